@@ -1,0 +1,22 @@
+"""Checks of user-given values, raising errors that name the bad value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeGuard
+
+__all__ = ["is_iterable", "positive_int"]
+
+
+def positive_int(value: object, what: str, minimum: int = 1) -> int:
+    """Return `value` if it is an int (not a bool) of at least `minimum`, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{what} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def is_iterable(value: object) -> TypeGuard[Iterable[Any]]:
+    """Tell whether `value` is an iterable (but not a class, which is merely callable)."""
+    return isinstance(value, Iterable) and not isinstance(value, type)

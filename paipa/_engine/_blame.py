@@ -1,0 +1,100 @@
+"""Say which step an exception came from, without adding work per item.
+
+Each run registers the frames of the generators it creates: a step's own
+generator, the loop that runs fused item steps (by line), or a thin guard
+around an iterator that has no Python frame of its own. When an exception
+reaches the caller, the innermost registered frame in its traceback is the
+step it came from; a note naming that step is added to the exception, which
+is otherwise left as it was raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from types import FrameType
+from typing import Any
+
+__all__ = ["NOTE_PREFIX", "Blame", "Site", "add_note", "guard"]
+
+NOTE_PREFIX = "paipa: "
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where in a pipeline something ran: a step (by position) or the source."""
+
+    name: str
+    position: int
+    """Position of the step in the pipeline, from 1; 0 for the source."""
+    total: int
+    kind: str = "source"
+    phase: str | None = None
+    """``"setup"`` or ``"teardown"`` for a `Processor`'s hooks."""
+
+    def at_phase(self, phase: str | None) -> Site:
+        """Return this site during the given processor hook."""
+        return self if phase == self.phase else replace(self, phase=phase)
+
+    def describe(self) -> str:
+        """Return the text of the note added to exceptions raised here."""
+        if self.position == 0:
+            return f"{NOTE_PREFIX}raised in the source {self.name!r}"
+        during = f"{self.phase}() of " if self.phase else ""
+        return (
+            f"{NOTE_PREFIX}raised in {during}step {self.name!r} "
+            f"({self.position} of {self.total}, {self.kind})"
+        )
+
+
+def has_note(error: BaseException) -> bool:
+    """Tell whether a paipa note already names where `error` came from."""
+    return any(
+        isinstance(note, str) and note.startswith(NOTE_PREFIX)
+        for note in getattr(error, "__notes__", ())
+    )
+
+
+def add_note(error: BaseException, site: Site) -> None:
+    """Add the note naming `site` to `error`, unless one is already there."""
+    if not has_note(error):
+        error.add_note(site.describe())
+
+
+def guard(iterator: Iterator[Any]) -> Iterator[Any]:
+    """Pass items through in a frame of our own, so that errors can be placed."""
+    yield from iterator
+
+
+class Blame:
+    """The registered frames of one run, and the sites they stand for."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self) -> None:
+        self._frames: dict[FrameType, Site | Mapping[int, Site]] = {}
+
+    def register(self, iterator: Iterator[Any], where: Site | Mapping[int, Site]) -> None:
+        """Record that the generator `iterator` runs `where` (a site, or sites by line)."""
+        frame: FrameType | None = getattr(iterator, "gi_frame", None)
+        if frame is not None and frame not in self._frames:
+            self._frames[frame] = where
+
+    def site_of(self, error: BaseException) -> Site | None:
+        """Return the site of the innermost registered frame in the traceback."""
+        found = None
+        traceback = error.__traceback__
+        while traceback is not None:
+            where = self._frames.get(traceback.tb_frame)
+            if isinstance(where, Site):
+                found = where
+            elif where is not None:
+                found = where.get(traceback.tb_lineno, found)
+            traceback = traceback.tb_next
+        return found
+
+    def annotate(self, error: BaseException, fallback: Site | None = None) -> None:
+        """Add a note naming the step `error` came from (or `fallback`)."""
+        site = self.site_of(error) or fallback
+        if site is not None:
+            add_note(error, site)

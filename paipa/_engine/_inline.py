@@ -1,0 +1,192 @@
+"""Run a plan in the caller's thread as plain nested generators.
+
+Iterator steps are called as ``step(upstream)``, exactly as one would nest
+generators by hand; consecutive item steps run in one generated loop (see
+`_fused`). Nothing is added per item, except a thin guard around iterators
+that have no Python frame to place their errors by (builtin ``map`` objects,
+itertools helpers).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from .._plan import Plan, Segment
+from .._source import Source
+from .._step import Processor, Skip
+from ._blame import Blame, Site, add_note, guard
+from ._fused import fused_loop
+
+__all__ = ["collect", "count", "iterate", "running"]
+
+T = TypeVar("T")
+
+# Iterators over builtin containers cannot raise on their own: no guard needed.
+_EMPTY: dict[object, object] = {}
+_CONTAINERS: tuple[Iterable[object], ...] = (
+    *([], (), range(0), "", b"", bytearray(), set[object]()),
+    *(_EMPTY, _EMPTY.values(), _EMPTY.items()),
+)
+_INERT: frozenset[type] = frozenset(type(iter(container)) for container in _CONTAINERS)
+
+
+def _site(segment: Segment, index: int, total: int) -> Site:
+    member = segment.steps[index]
+    return Site(member.name, segment.first + index, total, member.kind)
+
+
+def _teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException | None) -> None:
+    """Tear down processors last-first; never let a teardown error hide `error`."""
+    pending = error is not None and not isinstance(error, GeneratorExit)
+    first: BaseException | None = None
+    for processor, site in reversed(ready):
+        try:
+            processor.teardown()
+        except Exception as failure:
+            add_note(failure, site.at_phase("teardown"))
+            if pending and error is not None:
+                error.add_note(f"paipa: teardown() of step {site.name!r} also failed: {failure!r}")
+            elif first is None:
+                first = failure
+            else:
+                first.add_note(f"paipa: teardown() of step {site.name!r} also failed: {failure!r}")
+    if first is not None:
+        raise first
+
+
+def _open_fused(
+    segment: Segment, upstream: Iterator[Any], blame: Blame, total: int
+) -> Iterator[Any]:
+    sites = tuple(_site(segment, index, total) for index in range(len(segment.steps)))
+    functions: list[Any] = []
+    for member, site in zip(segment.steps, sites, strict=True):
+        if member.kind != "process":
+            functions.append(member.function)
+            continue
+        try:
+            processor = member.function()
+        except BaseException as error:
+            add_note(error, site)
+            raise
+        if not isinstance(processor, Processor):
+            raise TypeError(
+                f"step {member.name!r}: its factory returned {processor!r}, expected a Processor"
+            )
+        functions.append(processor)
+    loop = fused_loop(tuple(member.kind for member in segment.steps))
+    iterator = loop.function(upstream, Skip, _teardown, sites, *functions)
+    by_line = {line: sites[index].at_phase(phase) for line, (index, phase) in loop.lines.items()}
+    blame.register(iterator, by_line)
+    return iterator
+
+
+def _placed(
+    iterator: Iterator[Any], upstream: Iterator[Any] | None, blame: Blame, site: Site
+) -> Iterator[Any]:
+    """Return `iterator` registered for `site`, guarding it if it has no frame."""
+    if iterator is upstream or type(iterator) in _INERT:
+        return iterator
+    placed = iterator if inspect.isgenerator(iterator) else guard(iterator)
+    blame.register(placed, site)
+    return placed
+
+
+def _open_nested(
+    segment: Segment, upstream: Iterator[Any], blame: Blame, total: int
+) -> Iterator[Any]:
+    member = segment.steps[0]
+    site = _site(segment, 0, total)
+    try:
+        result = member.function(upstream)
+    except BaseException as error:
+        blame.annotate(error, site)
+        raise
+    try:
+        iterator = iter(result)
+    except TypeError:
+        raise TypeError(
+            f"step {member.name!r} returned {result!r} ({type(result).__name__}), "
+            "expected an iterable"
+        ) from None
+    return _placed(iterator, upstream, blame, site)
+
+
+def _open_source(source: Source, blame: Blame) -> Iterator[Any]:
+    site = Site(source.name, 0, 0)
+    try:
+        iterator = source.open()
+    except BaseException as error:
+        if source.kind == "factory":
+            blame.annotate(error, site)
+        raise
+    return _placed(iterator, None, blame, site)
+
+
+def _close(opened: list[Iterator[Any]], error: BaseException | None) -> None:
+    """Close what a run opened, downstream first, so user ``finally`` blocks run now."""
+    for iterator in reversed(opened):
+        close: Callable[[], None] | None = getattr(iterator, "close", None)
+        if close is None:
+            continue
+        try:
+            close()
+        except Exception as failure:
+            if error is None:
+                raise
+            error.add_note(f"paipa: closing a step after the error also failed: {failure!r}")
+
+
+@contextmanager
+def running(plan: Plan, source: Source | Iterator[Any]) -> Generator[Iterator[Any], None, None]:
+    """Open one run of `plan` over `source`; yield its output iterator.
+
+    Exceptions from steps leave with a note naming the step; on exit every
+    generator the run opened is closed.
+    """
+    blame = Blame()
+    opened: list[Iterator[Any]] = []
+    failure: BaseException | None = None
+    try:
+        iterator = _open_source(source, blame) if isinstance(source, Source) else source
+        opened.append(iterator)
+        total = plan.step_count
+        for stage in plan.stages:
+            for segment in stage.segments:
+                if segment.kind == "fused":
+                    iterator = _open_fused(segment, iterator, blame, total)
+                else:
+                    iterator = _open_nested(segment, iterator, blame, total)
+                opened.append(iterator)
+        yield iterator
+    except BaseException as error:
+        failure = error
+        if not isinstance(error, GeneratorExit):
+            blame.annotate(error)
+        raise
+    finally:
+        _close(opened, failure)
+
+
+def iterate(plan: Plan, source: Source | Iterator[Any]) -> Iterator[Any]:
+    """Yield the results of one run, streaming."""
+    with running(plan, source) as results:
+        yield from results
+
+
+def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
+    """Return the results of one run as a list."""
+    with running(plan, source) as results:
+        return list(results)
+
+
+def count(plan: Plan, source: Source | Iterator[Any]) -> int:
+    """Run to the end, dropping the results; return how many there were."""
+    with running(plan, source) as results:
+        counter = itertools.count()
+        deque(zip(results, counter, strict=False), maxlen=0)
+        return next(counter)

@@ -1,0 +1,87 @@
+"""Ready-made steps and helpers: ``chunk``, ``flatten``, ``identity_step``, ``consume``."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TypeVar, final
+
+from ._checks import positive_int
+
+__all__ = ["Chunk", "chunk", "consume", "flatten", "identity_step"]
+
+T = TypeVar("T")
+
+
+@final
+class Chunk:
+    """The step made by `chunk`: groups items into lists of up to ``size`` items.
+
+    A class with a generic ``__call__`` (rather than a ``Step``) so that type
+    checkers bind the element type where the step is used:
+    ``Pipeline[int] | chunk(2)`` is a ``Pipeline[list[int]]``.
+    """
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        """Group items into lists of `size` (the last list may be shorter)."""
+        self.size = positive_int(size, "chunk size")
+
+    @property
+    def __name__(self) -> str:
+        """The name shown in plans and error notes."""
+        return f"chunk({self.size})"
+
+    def __call__(self, items: Iterable[T], /) -> Iterator[list[T]]:
+        """Yield lists of up to ``size`` consecutive items."""
+        iterator = iter(items)
+        size = self.size
+        while batch := list(itertools.islice(iterator, size)):
+            yield batch
+
+    def __repr__(self) -> str:
+        return f"paipa.chunk({self.size})"
+
+
+def chunk(size: int) -> Chunk:
+    """Return a step grouping items into lists of `size` items (the last may be shorter).
+
+    >>> from paipa import Pipeline, chunk
+    >>> (Pipeline(range(5)) | chunk(2)).collect()
+    [[0, 1], [2, 3], [4]]
+    """
+    return Chunk(size)
+
+
+def flatten(batches: Iterable[Iterable[T]], /) -> Iterator[T]:
+    """Yield the items of each batch in turn: the inverse of `chunk`.
+
+    >>> from paipa import Pipeline, chunk, flatten
+    >>> (Pipeline(range(5)) | chunk(2) | flatten).collect()
+    [0, 1, 2, 3, 4]
+    """
+    for batch in batches:
+        yield from batch
+
+
+def identity_step(items: Iterable[T], /) -> Iterable[T]:
+    """Return `items` unchanged: a step that does nothing, for slots in step lists."""
+    return items
+
+
+def consume(iterator: Iterable[object], n: int | None = None) -> None:
+    """Advance `iterator` by `n` items, or to its end when `n` is None; drop the items.
+
+    >>> import paipa
+    >>> numbers = iter(range(10))
+    >>> paipa.consume(numbers, 3)
+    >>> next(numbers)
+    3
+    """
+    if n is None:
+        deque(iterator, maxlen=0)
+        return
+    for _ in itertools.islice(iterator, positive_int(n, "consume() count", minimum=0)):
+        pass

@@ -1,0 +1,197 @@
+"""`Pipeline` and `Chain`: immutable builders composed with ``|``, and running."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast, overload
+
+from ._engine import _inline
+from ._plan import Plan, compile_plan
+from ._source import Source
+from ._step import Processor, Step, as_step
+
+__all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+U = TypeVar("U")
+In = TypeVar("In", contravariant=True)
+Out = TypeVar("Out", covariant=True)
+
+StepLike = Any
+"""Anything `to_steps` accepts; typed per form on each ``__or__`` overload."""
+
+Steps = tuple[Step[Any, Any], ...]
+
+
+def to_steps(value: object) -> Steps:
+    """Return the steps `value` stands for: one step, a chain's, or a nested list's."""
+    if isinstance(value, Chain):
+        return value.steps
+    if isinstance(value, Pipeline):
+        raise TypeError(
+            f"cannot use the pipeline {value!r} as a step: it has a source of its own; "
+            "compose source-less steps with Chain (step | step) instead"
+        )
+    if isinstance(value, (list, tuple)):
+        items = cast("Iterable[object]", value)
+        return tuple(member for item in items for member in to_steps(item))
+    return (as_step(value),)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `Pipeline.run` reports once the pipeline has finished."""
+
+    items: int
+    """Items that came out of the last step."""
+    seconds: float
+    """Wall-clock time of the run."""
+
+    @property
+    def rate(self) -> float:
+        """Items out per second (0.0 for an instant run)."""
+        return self.items / self.seconds if self.seconds > 0 else 0.0
+
+
+class Pipeline(Generic[T_co]):
+    """A source and the steps its items flow through; immutable and re-runnable.
+
+    >>> from paipa import Pipeline, step
+    >>> @step.map
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> pipeline = Pipeline(range(4)) | double
+    >>> pipeline.collect()
+    [0, 2, 4, 6]
+    >>> list(pipeline)  # a list source runs again; so does a callable one
+    [0, 2, 4, 6]
+    """
+
+    __slots__ = ("_plan", "_source", "_steps")
+
+    @overload
+    def __init__(self, source: Iterable[T_co], /) -> None: ...
+    @overload
+    def __init__(self, source: Callable[[], Iterable[T_co]], /) -> None: ...
+    def __init__(self, source: Iterable[T_co] | Callable[[], Iterable[T_co]], /) -> None:
+        """Read from `source`: an iterable, a one-shot iterator, or a zero-argument callable."""
+        self._source = Source(source)
+        self._steps: Steps = ()
+        self._plan: Plan | None = None
+
+    @classmethod
+    def _extend(cls, source: Source, steps: Steps) -> Pipeline[Any]:
+        pipeline: Pipeline[Any] = cls.__new__(cls)
+        pipeline._source = source
+        pipeline._steps = steps
+        pipeline._plan = None
+        return pipeline
+
+    @property
+    def steps(self) -> tuple[Step[Any, Any], ...]:
+        """The steps, in the order items flow through them."""
+        return self._steps
+
+    @overload
+    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U]: ...
+    @overload
+    def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U]: ...
+    @overload
+    def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
+    @overload
+    def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
+    @overload
+    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
+    def __or__(self, other: StepLike, /) -> Pipeline[Any]:
+        """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
+        return Pipeline._extend(self._source, self._steps + to_steps(other))
+
+    @property
+    def plan(self) -> Plan:
+        """The compiled plan (stages, fused steps); computed once."""
+        if self._plan is None:
+            self._plan = compile_plan(self._steps)
+        return self._plan
+
+    def explain(self) -> str:
+        """Return a readable description of how the pipeline will run."""
+        return self.plan.explain(f"{self._source.name} ({self._source.kind})")
+
+    def __iter__(self) -> Iterator[T_co]:
+        """Run the pipeline, streaming its results."""
+        return _inline.iterate(self.plan, self._source)
+
+    def collect(self) -> list[T_co]:
+        """Run the pipeline and return its results as a list."""
+        return _inline.collect(self.plan, self._source)
+
+    def run(self) -> RunResult:
+        """Run the pipeline for its effects, dropping the results; report what it did."""
+        started = time.perf_counter()
+        items = _inline.count(self.plan, self._source)
+        return RunResult(items, time.perf_counter() - started)
+
+    def __repr__(self) -> str:
+        names = " | ".join(member.name for member in self._steps)
+        return f"<paipa.Pipeline {self._source.name}{' | ' + names if names else ''}>"
+
+
+class Chain(Generic[In, Out]):
+    """Steps without a source: reusable, composable, and callable on any iterable.
+
+    >>> from paipa import Pipeline, step
+    >>> @step.map
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> @step.filter
+    ... def small(x: int) -> bool:
+    ...     return x < 5
+    >>> both = double | small
+    >>> list(both([1, 2, 3]))
+    [2, 4]
+    >>> (Pipeline([0, 1]) | both).collect()
+    [0, 2]
+    """
+
+    __slots__ = ("_plan", "steps")
+
+    steps: tuple[Step[Any, Any], ...]
+
+    def __init__(self, *steps: StepLike) -> None:
+        """Chain the given steps (any step-like values, or lists of them)."""
+        self.steps = to_steps(steps)
+        self._plan: Plan | None = None
+
+    @overload
+    def __or__(self, other: Step[Out, U], /) -> Chain[In, U]: ...
+    @overload
+    def __or__(self, other: Chain[Out, U], /) -> Chain[In, U]: ...
+    @overload
+    def __or__(self, other: type[Processor[Out, U]], /) -> Chain[In, U]: ...
+    @overload
+    def __or__(self, other: Callable[[Iterable[Out]], Iterable[U]], /) -> Chain[In, U]: ...
+    @overload
+    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+    def __or__(self, other: StepLike, /) -> Chain[Any, Any]:
+        """Return a new chain with `other` appended."""
+        return Chain(self.steps, other)
+
+    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]:
+        """Return a new chain with the callable `other` in front."""
+        return Chain(other, self.steps)
+
+    def __call__(self, items: Iterable[In], /) -> Iterator[Out]:
+        """Run the chain over `items` in this thread, streaming the results."""
+        if self._plan is None:
+            self._plan = compile_plan(self.steps)
+        return _inline.iterate(self._plan, Source(items))
+
+    def explain(self) -> str:
+        """Return a readable description of how the chain will run."""
+        return compile_plan(self.steps).explain(None)
+
+    def __repr__(self) -> str:
+        return f"<paipa.Chain {' | '.join(member.name for member in self.steps)}>"

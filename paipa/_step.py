@@ -1,0 +1,346 @@
+"""Steps: immutable descriptions of one pipeline stage's work, and the ``@step`` decorators."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
+
+from ._checks import positive_int
+
+if TYPE_CHECKING:
+    from ._pipeline import Chain
+
+__all__ = [
+    "ITEM_KINDS",
+    "Processor",
+    "Skip",
+    "Step",
+    "StepKind",
+    "as_step",
+    "check_name",
+    "check_ordered",
+    "check_workers",
+    "make_step",
+]
+
+In = TypeVar("In", contravariant=True)
+Out = TypeVar("Out", covariant=True)
+A = TypeVar("A")
+B = TypeVar("B")
+V = TypeVar("V")
+P = ParamSpec("P")
+
+StepKind = Literal["iterator", "map", "filter", "flat_map", "process"]
+"""How a step consumes its input: the whole iterable, or one item at a time."""
+
+ITEM_KINDS: frozenset[StepKind] = frozenset({"map", "filter", "flat_map", "process"})
+
+
+class Skip(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raise inside an item step (map, filter, flat_map, process) to drop the current item.
+
+    >>> from paipa import Pipeline, Skip, step
+    >>> @step.map
+    ... def parse(text: str) -> int:
+    ...     if not text.isdigit():
+    ...         raise Skip
+    ...     return int(text)
+    >>> (Pipeline(["1", "x", "3"]) | parse).collect()
+    [1, 3]
+    """
+
+
+class Processor(ABC, Generic[In, Out]):
+    """Base class for item steps that hold a resource, such as a database connection.
+
+    Each worker (one, when the step runs inline) gets its own instance: ``setup()``
+    runs before its first item, ``process(item)`` once per item, and ``teardown()``
+    after the last item, also when the run fails or is stopped early. ``teardown()``
+    runs only if ``setup()`` returned normally.
+
+    >>> from paipa import Pipeline, Processor
+    >>> class AddOffset(Processor[int, int]):
+    ...     def setup(self) -> None:
+    ...         self.offset = 100
+    ...     def process(self, item: int) -> int:
+    ...         return item + self.offset
+    >>> (Pipeline([1, 2]) | AddOffset).collect()
+    [101, 102]
+    """
+
+    def setup(self) -> None:
+        """Acquire this worker's resources; called once, before the first item."""
+
+    @abstractmethod
+    def process(self, item: In) -> Out:
+        """Return the result for one item (raise `Skip` to drop it)."""
+
+    def teardown(self) -> None:
+        """Release this worker's resources; called once at the end, even after an error."""
+
+
+_UNSET: Any = object()
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"step name must be a non-empty str, got {name!r}")
+    return name
+
+
+def check_workers(workers: object) -> int | None:
+    if workers is None:
+        return None
+    return positive_int(workers, "workers")
+
+
+def check_ordered(ordered: object) -> bool:
+    if not isinstance(ordered, bool):
+        raise TypeError(f"ordered must be True or False, got {ordered!r}")
+    return ordered
+
+
+def describe_callable(function: object) -> str:
+    """Return a short readable name for any callable, e.g. ``map(double)``."""
+    inner: object = getattr(function, "func", None)
+    args: object = getattr(function, "args", None)
+    keywords: object = getattr(function, "keywords", None)
+    if callable(inner) and isinstance(args, tuple):
+        shown = [
+            describe_callable(arg) if callable(arg) else repr(arg)
+            for arg in cast("tuple[object, ...]", args)
+        ]
+        if isinstance(keywords, dict):
+            items = cast("dict[str, object]", keywords).items()
+            shown += [f"{key}={value!r}" for key, value in items]
+        return f"{describe_callable(inner)}({', '.join(shown)})"
+    name = getattr(function, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return type(function).__name__
+
+
+def is_processor_factory(value: object) -> bool:
+    """Tell whether `value` builds `Processor` instances (a subclass, or a partial of one)."""
+    while isinstance(value, functools.partial):
+        value = cast("functools.partial[object]", value).func
+    return isinstance(value, type) and issubclass(value, Processor)
+
+
+@final
+@dataclass(frozen=True, eq=False)
+class Step(Generic[In, Out]):
+    """One step of a pipeline: a function plus how it consumes items.
+
+    Build steps with the `step` decorators; a `Step` is immutable, and
+    `with_options` and `partial` return new steps. Calling a step calls the
+    decorated function unchanged, so steps stay trivial to unit test.
+
+    >>> from paipa import step
+    >>> @step.map(workers=4)
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> double(21), double.kind, double.workers
+    (42, 'map', 4)
+    """
+
+    function: Callable[..., Any]
+    """The decorated callable (for a `Processor` step, its class or factory)."""
+    kind: StepKind
+    """``"iterator"`` for ``Iterable -> Iterable`` functions, otherwise an item step kind."""
+    name: str
+    """The name shown by `Pipeline.explain` and in error notes."""
+    workers: int | None = None
+    """Threads for this step; ``None`` runs it inline in the stage before it."""
+    ordered: bool = True
+    """With several workers, whether outputs keep the input order."""
+
+    def __post_init__(self) -> None:
+        if not callable(self.function):
+            raise TypeError(f"a step needs a callable, got {self.function!r}")
+        check_name(self.name)
+        check_workers(self.workers)
+        check_ordered(self.ordered)
+        # Look like the wrapped function to help(), inspect.signature() and doc tools.
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            value = getattr(self.function, attribute, None)
+            if value is not None:
+                object.__setattr__(self, attribute, value)
+        object.__setattr__(self, "__wrapped__", self.function)
+
+    @overload
+    def __call__(self, items: Iterable[In], /, *args: Any, **kwargs: Any) -> Iterator[Out]: ...
+    @overload
+    def __call__(self, item: In, /, *args: Any, **kwargs: Any) -> Out: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the decorated function directly, exactly as without the decorator."""
+        return self.function(*args, **kwargs)
+
+    @overload
+    def __or__(self, other: Step[Out, V], /) -> Chain[In, V]: ...
+    @overload
+    def __or__(self, other: Chain[Out, V], /) -> Chain[In, V]: ...
+    @overload
+    def __or__(self, other: type[Processor[Out, V]], /) -> Chain[In, V]: ...
+    @overload
+    def __or__(self, other: Callable[[Iterable[Out]], Iterable[V]], /) -> Chain[In, V]: ...
+    @overload
+    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+    def __or__(self, other: Any, /) -> Chain[Any, Any]:
+        """Return a reusable `Chain`: this step, then `other`."""
+        from ._pipeline import Chain
+
+        return Chain(self, other)
+
+    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]:
+        """Return a reusable `Chain`: the callable `other`, then this step."""
+        from ._pipeline import Chain
+
+        return Chain(other, self)
+
+    def with_options(
+        self,
+        *,
+        name: str = _UNSET,
+        workers: int | None = _UNSET,
+        ordered: bool = _UNSET,
+    ) -> Step[In, Out]:
+        """Return a copy of this step with the given options changed.
+
+        >>> from paipa import step
+        >>> @step.map
+        ... def send(batch: list[int]) -> list[int]:
+        ...     return batch
+        >>> send.with_options(workers=8).workers, send.workers
+        (8, None)
+        """
+        changes: dict[str, Any] = {}
+        if name is not _UNSET:
+            changes["name"] = name
+        if workers is not _UNSET:
+            changes["workers"] = workers
+        if ordered is not _UNSET:
+            changes["ordered"] = ordered
+        return replace(self, **changes)
+
+    def partial(self, **kwargs: Any) -> Step[In, Out]:
+        """Return a copy with keyword arguments of the function bound.
+
+        The bound names are checked against the function's signature at once.
+        For statically checked parameters, write a factory function that
+        returns a step instead (see ``paipa.chunk``).
+
+        >>> from paipa import Pipeline, step
+        >>> @step.map
+        ... def scale(x: int, *, factor: int = 1) -> int:
+        ...     return x * factor
+        >>> (Pipeline([1, 2]) | scale.partial(factor=10)).collect()
+        [10, 20]
+        """
+        self._check_bindable(kwargs)
+        bound = functools.partial(self.function, **kwargs)
+        shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        stepped = replace(self, function=bound, name=f"{self.name}({shown})")
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            value = getattr(self.function, attribute, None)
+            if value is not None:
+                object.__setattr__(stepped, attribute, value)
+        return stepped
+
+    def _check_bindable(self, kwargs: dict[str, Any]) -> None:
+        try:
+            parameters = list(inspect.signature(self.function).parameters.values())
+        except (TypeError, ValueError):  # builtins without a signature: nothing to check
+            return
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        data = None
+        if self.kind != "process" and parameters and parameters[0].kind in positional:
+            data = parameters[0].name
+        named = {p.name for p in parameters if p.kind != inspect.Parameter.POSITIONAL_ONLY}
+        takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+        for key in kwargs:
+            if key == data:
+                raise TypeError(
+                    f"step {self.name!r}: cannot bind {key!r}, it is the parameter "
+                    "that receives the data"
+                )
+            if key not in named and not takes_any:
+                raise TypeError(
+                    f"step {self.name!r} has no keyword parameter {key!r}; "
+                    f"it takes {sorted(named - {data}) or 'none'}"
+                )
+
+    def __repr__(self) -> str:
+        options = "".join(
+            f", {key}={value!r}"
+            for key, value in (("workers", self.workers), ("ordered", self.ordered))
+            if value != {"workers": None, "ordered": True}[key]
+        )
+        return f"<paipa.Step {self.kind} {self.name!r}{options}>"
+
+
+def make_step(
+    function: object, kind: StepKind, name: str | None, workers: int | None, ordered: bool
+) -> Step[Any, Any]:
+    if not callable(function):
+        raise TypeError(
+            f"@step decorates a function, got {function!r}; pass options as keywords, "
+            "e.g. @step.map(workers=4)"
+        )
+    if kind == "iterator" and is_processor_factory(function):
+        kind = "process"
+    elif kind == "process" or (
+        isinstance(function, type) and kind != "iterator" and issubclass(function, Processor)
+    ):
+        raise TypeError(f"{function!r}: decorate Processor classes with plain @step")
+    return Step(
+        function,
+        kind,
+        describe_callable(function) if name is None else name,
+        workers,
+        ordered,
+    )
+
+
+def as_step(value: object) -> Step[Any, Any]:
+    """Return `value` as a `Step`, or raise `TypeError` naming it.
+
+    Accepts a `Step`, a `Processor` class (or partial of one), any callable
+    taking an iterable (toolz, itertools and more-itertools helpers,
+    ``functools.partial``, objects with ``__call__``), and the seed API's
+    objects with a ``process(iterator)`` method.
+    """
+    if isinstance(value, Step):
+        return value  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, Processor):
+        raise TypeError(
+            f"{value!r} is a Processor instance; pass its class (or a functools.partial "
+            "of it) so that each worker gets its own instance"
+        )
+    if isinstance(value, (str, bytes)) or not (callable(value) or _has_process(value)):
+        raise TypeError(
+            f"cannot use {value!r} ({type(value).__name__}) as a pipeline step: expected a "
+            "Step, a Chain, a Processor class, a callable taking an iterable, or a list of these"
+        )
+    if callable(value):
+        return make_step(value, "iterator", None, None, True)
+    process: Callable[..., Any] = getattr(value, "process")  # noqa: B009 - checked above
+    return Step(process, "iterator", type(value).__name__)
+
+
+def _has_process(value: object) -> bool:
+    return callable(getattr(value, "process", None))
