@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
-__all__ = ["NOTE_PREFIX", "Blame", "Site", "add_note", "guard"]
+__all__ = ["RAISED_IN", "Blame", "Site", "add_note", "guard"]
 
-NOTE_PREFIX = "paipa: "
+RAISED_IN = "paipa: raised in "
+"""How every note that names where an exception came from begins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +40,10 @@ class Site:
     def describe(self) -> str:
         """Return the text of the note added to exceptions raised here."""
         if self.position == 0:
-            return f"{NOTE_PREFIX}raised in the source {self.name!r}"
+            return f"{RAISED_IN}the source {self.name!r}"
         during = f"{self.phase}() of " if self.phase else ""
         return (
-            f"{NOTE_PREFIX}raised in {during}step {self.name!r} "
+            f"{RAISED_IN}{during}step {self.name!r} "
             f"({self.position} of {self.total}, {self.kind})"
         )
 
@@ -50,7 +51,7 @@ class Site:
 def has_note(error: BaseException) -> bool:
     """Tell whether a paipa note already names where `error` came from."""
     return any(
-        isinstance(note, str) and note.startswith(NOTE_PREFIX)
+        isinstance(note, str) and note.startswith(RAISED_IN)
         for note in getattr(error, "__notes__", ())
     )
 

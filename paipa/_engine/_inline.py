@@ -73,10 +73,6 @@ def _open_fused(
         except BaseException as error:
             add_note(error, site)
             raise
-        if not isinstance(processor, Processor):
-            raise TypeError(
-                f"step {member.name!r}: its factory returned {processor!r}, expected a Processor"
-            )
         functions.append(processor)
     loop = fused_loop(tuple(member.kind for member in segment.steps))
     iterator = loop.function(upstream, Skip, _teardown, sites, *functions)

@@ -1,0 +1,179 @@
+"""The @step decorator family and Step values."""
+
+import dataclasses
+import inspect
+from collections.abc import Iterable, Iterator
+
+import pytest
+
+from paipa import Pipeline, Skip, Step, step
+
+
+@step
+def evens(numbers: Iterable[int]) -> Iterator[int]:
+    """Keep the even numbers."""
+    for number in numbers:
+        if number % 2 == 0:
+            yield number
+
+
+@step.map
+def double(x: int) -> int:
+    """Return twice x."""
+    return 2 * x
+
+
+@step.filter
+def positive(x: int) -> bool:
+    return x > 0
+
+
+@step.flat_map
+def repeat(x: int) -> list[int]:
+    return [x] * x
+
+
+def test_each_form_records_its_kind_and_name() -> None:
+    assert [(s.kind, s.name) for s in (evens, double, positive, repeat)] == [
+        ("iterator", "evens"),
+        ("map", "double"),
+        ("filter", "positive"),
+        ("flat_map", "repeat"),
+    ]
+
+
+def test_calling_a_step_calls_the_function_unchanged() -> None:
+    assert double(21) == 42
+    assert positive(-1) is False
+    assert repeat(2) == [2, 2]
+    assert list(evens([1, 2, 3, 4])) == [2, 4]
+
+
+def test_decorator_keeps_name_docstring_and_signature() -> None:
+    assert double.__name__ == "double"
+    assert double.__doc__ == "Return twice x."
+    assert double.__module__ == __name__
+    assert str(inspect.signature(double)) == "(x: int) -> int"
+    assert inspect.signature(evens) == inspect.signature(evens.function)
+
+
+def test_options_as_decorator_arguments() -> None:
+    @step.map(name="send batch", workers=8, ordered=False)
+    def send(batch: list[int]) -> list[int]:
+        return batch
+
+    assert (send.name, send.workers, send.ordered) == ("send batch", 8, False)
+
+    @step(name="pairs")
+    def pairs(items: Iterable[int]) -> Iterator[tuple[int, int]]:
+        yield from zip(items, items, strict=False)
+
+    assert pairs.name == "pairs"
+    assert pairs.kind == "iterator"
+
+
+def test_with_options_returns_a_new_step_and_leaves_the_original() -> None:
+    threaded = double.with_options(workers=4, name="double4")
+    assert (threaded.workers, threaded.name) == (4, "double4")
+    assert (double.workers, double.name) == (None, "double")
+    assert threaded(5) == 10
+
+
+def test_steps_are_immutable() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        double.workers = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "named"),
+    [
+        ({"workers": 0}, ValueError, "0"),
+        ({"workers": -2}, ValueError, "-2"),
+        ({"workers": "4"}, TypeError, "'4'"),
+        ({"workers": True}, TypeError, "True"),
+        ({"name": ""}, TypeError, "''"),
+        ({"ordered": "yes"}, TypeError, "'yes'"),
+    ],
+)
+def test_bad_option_values_are_rejected_naming_the_value(
+    options: dict[str, object], error: type[Exception], named: str
+) -> None:
+    with pytest.raises(error, match=named):
+        step.map(**options)  # type: ignore[call-overload]
+    with pytest.raises(error, match=named):
+        double.with_options(**options)  # type: ignore[arg-type]
+
+
+def test_unknown_option_is_rejected_naming_it() -> None:
+    with pytest.raises(TypeError, match="wokers"):
+        step.map(wokers=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="wokers"):
+        double.with_options(wokers=3)  # type: ignore[call-arg]
+
+
+def test_positional_option_or_non_callable_is_rejected() -> None:
+    with pytest.raises(TypeError, match="got 8"):
+        step.map(8)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="'text'"):
+        step("text")  # type: ignore[call-overload]
+
+
+@step.map
+def scale(x: int, *, factor: int = 1, offset: int = 0) -> int:
+    return x * factor + offset
+
+
+def test_partial_binds_keyword_arguments() -> None:
+    triple = scale.partial(factor=3)
+    assert triple(2) == 6
+    assert triple.name == "scale(factor=3)"
+    assert triple.__name__ == "scale"
+    assert (Pipeline([1, 2]) | triple.partial(offset=1)).collect() == [4, 7]
+    assert scale(2) == 2  # the original is unchanged
+
+
+def test_partial_rejects_unknown_and_data_parameters() -> None:
+    with pytest.raises(TypeError, match="no keyword parameter 'factr'"):
+        scale.partial(factr=3)
+    with pytest.raises(TypeError, match="cannot bind 'x'"):
+        scale.partial(x=3)
+
+
+def test_partial_on_a_builtin_without_signature_is_not_checked() -> None:
+    lengths = step.map(len)
+    assert lengths.partial().function("abc") == 3
+
+
+def test_skip_drops_items_in_every_item_kind() -> None:
+    @step.map
+    def parse(text: str) -> int:
+        if not text.isdigit():
+            raise Skip
+        return int(text)
+
+    @step.filter
+    def not_seven(x: int) -> bool:
+        if x == 7:
+            raise Skip
+        return True
+
+    @step.flat_map
+    def upto(x: int) -> Iterator[int]:
+        for value in range(x):
+            if value == 2:
+                raise Skip  # drops the rest of this item's results
+            yield value
+
+    pipeline = Pipeline(["1", "x", "7", "3"]) | parse | not_seven | upto
+    assert pipeline.collect() == [0, 0, 1]
+
+
+def test_step_repr_names_kind_and_options() -> None:
+    assert repr(double) == "<paipa.Step map 'double'>"
+    assert repr(double.with_options(workers=2)) == "<paipa.Step map 'double', workers=2>"
+
+
+def test_steps_compose_into_chains() -> None:
+    chain = double | positive
+    assert [s.name for s in chain.steps] == ["double", "positive"]
+    assert isinstance(double, Step)
