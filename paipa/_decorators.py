@@ -31,6 +31,8 @@ class _IteratorDecorator:
 
 
 class _MapDecorator:
+    """The decorator returned by ``step.map(...)`` with options."""
+
     def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
         self._options = (name, workers, ordered)
 
@@ -39,6 +41,8 @@ class _MapDecorator:
 
 
 class _FilterDecorator:
+    """The decorator returned by ``step.filter(...)`` with options."""
+
     def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
         self._options = (name, workers, ordered)
 
@@ -47,6 +51,8 @@ class _FilterDecorator:
 
 
 class _FlatMapDecorator:
+    """The decorator returned by ``step.flat_map(...)`` with options."""
+
     def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
         self._options = (name, workers, ordered)
 
@@ -168,5 +174,5 @@ class StepDecorator:
         return make_step(function, "flat_map", *options)
 
 
-step = StepDecorator()
+step: StepDecorator = StepDecorator()
 """Declare pipeline steps; see `StepDecorator` for the forms."""

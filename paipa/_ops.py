@@ -27,7 +27,7 @@ class Chunk:
 
     def __init__(self, size: int) -> None:
         """Group items into lists of `size` (the last list may be shorter)."""
-        self.size = positive_int(size, "chunk size")
+        self.size: int = positive_int(size, "chunk size")
 
     @property
     def __name__(self) -> str:

@@ -182,10 +182,12 @@ class Step(Generic[In, Out]):
                 object.__setattr__(self, attribute, value)
         object.__setattr__(self, "__wrapped__", self.function)
 
+    # Item steps return different things per kind (a filter returns a bool), so
+    # their direct calls are typed Any; the overloads still reject wrong items.
+    @overload
+    def __call__(self, item: In, /, *args: Any, **kwargs: Any) -> Any: ...
     @overload
     def __call__(self, items: Iterable[In], /, *args: Any, **kwargs: Any) -> Iterator[Out]: ...
-    @overload
-    def __call__(self, item: In, /, *args: Any, **kwargs: Any) -> Out: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the decorated function directly, exactly as without the decorator."""
         return self.function(*args, **kwargs)

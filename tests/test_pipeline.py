@@ -35,7 +35,7 @@ def test_iterable_source_runs_again() -> None:
 def test_one_shot_iterator_source_refuses_a_second_run() -> None:
     pipeline = Pipeline(iter([1, 2])) | double
     assert pipeline.collect() == [2, 4]
-    with pytest.raises(RuntimeError, match="one-shot iterator .* Pipeline\\(lambda"):
+    with pytest.raises(RuntimeError, match=r"one-shot iterator .* Pipeline\(lambda"):
         pipeline.collect()
 
 
@@ -158,7 +158,7 @@ def test_consumer_stopping_early_closes_every_generator() -> None:
     @step
     def watched(items: Iterable[int]) -> Iterator[int]:
         try:
-            for item in items:  # unlike yield from, a for loop does not forward close()
+            for item in items:  # noqa: UP028 - unlike yield from, this does not forward close()
                 yield item
         finally:
             closed.append("watched")

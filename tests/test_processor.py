@@ -1,6 +1,7 @@
 """Processor steps: per-worker setup, process and teardown."""
 
 import functools
+
 import pytest
 
 from paipa import Pipeline, Processor, Skip, step

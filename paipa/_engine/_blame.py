@@ -43,8 +43,7 @@ class Site:
             return f"{RAISED_IN}the source {self.name!r}"
         during = f"{self.phase}() of " if self.phase else ""
         return (
-            f"{RAISED_IN}{during}step {self.name!r} "
-            f"({self.position} of {self.total}, {self.kind})"
+            f"{RAISED_IN}{during}step {self.name!r} ({self.position} of {self.total}, {self.kind})"
         )
 
 

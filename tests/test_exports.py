@@ -1,0 +1,35 @@
+"""The public surface: exactly what paipa/__init__.py exports, all reporting module paipa."""
+
+import inspect
+
+import paipa
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert list(paipa.__all__) == sorted(set(paipa.__all__))
+
+
+def test_all_lists_every_public_name() -> None:
+    public = {
+        name
+        for name, value in vars(paipa).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert public == set(paipa.__all__)
+
+
+def test_public_classes_and_functions_report_module_paipa() -> None:
+    for name in paipa.__all__:
+        value = getattr(paipa, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert value.__module__ == "paipa", name
+    assert type(paipa.step).__module__ == "paipa"
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in paipa.__all__:
+        value = getattr(paipa, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert inspect.getdoc(value), name
+    for method in ("__call__", "map", "filter", "flat_map"):
+        assert inspect.getdoc(getattr(paipa.step, method)), method

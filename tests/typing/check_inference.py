@@ -1,0 +1,129 @@
+# pyright: reportUnusedExpression=false
+"""What pyright and mypy infer along a chain; checked by tests/typing/test_type_checkers.py.
+
+Each ``assert_type`` must hold in both checkers. Lines in ``mismatches``
+must be errors: their ignore comments fail the checkers (mypy's
+``warn_unused_ignores``, pyright's ``reportUnnecessaryTypeIgnoreComment``)
+if the error ever disappears.
+"""
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, assert_type
+
+from paipa import Chain, Pipeline, Processor, RunResult, Step, chunk, flatten, step
+
+
+@step.map
+def to_text(x: int) -> str:
+    return str(x)
+
+
+@step
+def lengths(items: Iterable[str]) -> Iterator[int]:
+    for item in items:
+        yield len(item)
+
+
+@step.filter
+def nonempty(text: str) -> bool:
+    return bool(text)
+
+
+@step.flat_map
+def characters(text: str) -> list[str]:
+    return list(text)
+
+
+@step.map(name="halve", workers=4, ordered=False)
+def halve(x: int) -> float:
+    return x / 2
+
+
+@step.map
+def scale(x: int, *, factor: int) -> int:
+    return x * factor
+
+
+@step(name="tagged")
+def tag(items: Iterable[float]) -> Iterator[tuple[str, float]]:
+    for item in items:
+        yield ("value", item)
+
+
+class Lookup(Processor[int, bytes]):
+    def process(self, item: int) -> bytes:
+        return bytes(item)
+
+
+lookup_step = step(Lookup)
+
+
+def sources() -> None:
+    assert_type(Pipeline(range(3)), Pipeline[int])
+    assert_type(Pipeline(["a"]), Pipeline[str])
+    assert_type(Pipeline(lambda: [1.5]), Pipeline[float])
+    assert_type(Pipeline(x for x in "ab"), Pipeline[str])
+
+
+def decorators() -> None:
+    assert_type(to_text, Step[int, str])
+    assert_type(lengths, Step[str, int])
+    assert_type(nonempty, Step[str, str])
+    assert_type(characters, Step[str, str])
+    assert_type(halve, Step[int, float])
+    assert_type(scale, Step[int, int])
+    assert_type(tag, Step[float, tuple[str, float]])
+    assert_type(step(Lookup), Step[int, bytes])
+    assert_type(scale.partial(factor=2), Step[int, int])
+    assert_type(to_text.with_options(workers=2), Step[int, str])
+
+
+def direct_calls() -> None:
+    # Item steps' direct calls are Any (a filter returns a bool, not its Step[A, A]'s A);
+    # iterator steps keep their element type.
+    assert_type(to_text(3), Any)
+    assert_type(nonempty("x"), Any)
+    assert_type(scale(2, factor=3), Any)
+    assert_type(lengths(["a"]), Iterator[int])
+
+
+def chains() -> None:
+    pipeline = Pipeline(range(3)) | to_text | nonempty | characters | lengths
+    assert_type(pipeline, Pipeline[int])
+    assert_type(Pipeline(range(3)) | to_text, Pipeline[str])
+    assert_type(to_text | lengths, Chain[int, int])
+    assert_type(to_text | nonempty | lengths, Chain[int, int])
+    assert_type((to_text | nonempty) | (characters | lengths), Chain[int, int])
+    assert_type(Pipeline(range(3)) | (to_text | lengths), Pipeline[int])
+    assert_type(Pipeline(range(3)) | halve | tag, Pipeline[tuple[str, float]])
+    assert_type(Pipeline([1]) | Lookup, Pipeline[bytes])
+    assert_type(Pipeline(range(3)) | chunk(2), Pipeline[list[int]])
+    assert_type(Pipeline(range(3)) | chunk(2) | flatten, Pipeline[int])
+    assert_type(Pipeline([[1], [2]]) | itertools.chain.from_iterable, Pipeline[int])
+    assert_type(Pipeline(range(3)) | sorted, Pipeline[int])
+    assert_type(to_text | chunk(2), Chain[int, list[str]])
+
+
+def running() -> None:
+    pipeline = Pipeline(range(3)) | to_text
+    assert_type(pipeline.collect(), list[str])
+    assert_type(pipeline.run(), RunResult)
+    for text in pipeline:
+        assert_type(text, str)
+    assert_type((to_text | lengths)([1, 2]), Iterator[int])
+
+
+def mismatches() -> None:
+    Pipeline(range(3)) | nonempty  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(range(3)) | lengths  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    to_text | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(["a"]) | chunk(2) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(range(3)) | (characters | lengths)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    # A bare Processor class falls back to type.__ror__ (the ``int | str`` union
+    # operator) in type checkers; wrapped in step() it is checked like any step.
+    Pipeline(["a"]) | lookup_step  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    to_text("three")  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    Pipeline(42)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    chunk("2")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    halve.with_options(wokers=2)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]

@@ -1,0 +1,77 @@
+"""pyright and mypy, both strict, are clean on paipa/ and on the inference cases here."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKERS = {
+    "mypy": [sys.executable, "-m", "mypy"],
+    "pyright": [sys.executable, "-m", "pyright"],
+}
+
+
+def check(checker: str, *paths: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CHECKERS[checker], *paths], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_package_and_inference_cases_are_clean(checker: str) -> None:
+    result = check(checker)  # the files come from pyproject.toml: paipa/ and tests/typing/
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_expected_error_comments_fail_when_the_error_disappears(
+    checker: str, tmp_path: Path
+) -> None:
+    # Inside the project so that its checker configuration applies; removed afterwards.
+    probe = ROOT / "tests" / "typing" / f"probe_{checker}_{tmp_path.name}.py"
+    probe.write_text(
+        textwrap.dedent(
+            """
+            from paipa import Pipeline, step
+
+            @step.map
+            def to_text(x: int) -> str:
+                return str(x)
+
+            Pipeline(range(3)) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+            """
+        )
+    )
+    try:
+        result = check(checker, str(probe))
+    finally:
+        probe.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "nused" in output or "nnecessary" in output, output
+
+
+@pytest.mark.timeout(300)
+def test_public_surface_is_fully_typed(tmp_path: Path) -> None:
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", tmp_path, ROOT],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    result = subprocess.run(
+        [*CHECKERS["pyright"], "--verifytypes", "paipa", "--ignoreexternal"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Type completeness score: 100%" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout
