@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import operator
+import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
@@ -183,6 +185,8 @@ def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
 def count(plan: Plan, source: Source | Iterator[Any]) -> int:
     """Run to the end, dropping the results; return how many there were."""
     with running(plan, source) as results:
-        counter = itertools.count()
-        deque(zip(results, counter, strict=False), maxlen=0)
-        return next(counter)
+        # zip pulls `results` first, so `remaining` is only advanced per real item;
+        # repeat() hands out None without allocating, unlike itertools.count().
+        remaining = itertools.repeat(None, sys.maxsize)
+        deque(zip(results, remaining, strict=False), maxlen=0)
+        return sys.maxsize - operator.length_hint(remaining)
