@@ -166,7 +166,7 @@ def main() -> None:
     header = f"| {'scenario':32} | {'variant':12} |"
     header += "".join(f" {consumer + ' s':>10} | {'ratio':>6} |" for consumer in CONSUMERS)
     print(header)
-    print("|" + "|".join("-" * (len(cell) + 2) for cell in header.split("|")[1:-1]) + "|")
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for scenario, chains in scenarios().items():
         for variant in chains:
             row = f"| {scenario:32} | {variant:12} |"

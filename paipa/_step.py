@@ -141,6 +141,18 @@ def is_processor_factory(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, Processor)
 
 
+def _look_like(step: object, function: object, wrapped: object) -> None:
+    """Give `step` the identity of `function` for help(), inspect and doc tools."""
+    for attribute in ("__module__", "__name__", "__qualname__"):
+        value = getattr(function, attribute, None)
+        if value is not None:
+            object.__setattr__(step, attribute, value)
+    # Always the function's docstring, even None: the class docstring's example
+    # must not turn up as a doctest of every module that declares a step.
+    object.__setattr__(step, "__doc__", getattr(function, "__doc__", None))
+    object.__setattr__(step, "__wrapped__", wrapped)
+
+
 @final
 @dataclass(frozen=True, eq=False)
 class Step(Generic[In, Out]):
@@ -175,12 +187,7 @@ class Step(Generic[In, Out]):
         check_name(self.name)
         check_workers(self.workers)
         check_ordered(self.ordered)
-        # Look like the wrapped function to help(), inspect.signature() and doc tools.
-        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-            value = getattr(self.function, attribute, None)
-            if value is not None:
-                object.__setattr__(self, attribute, value)
-        object.__setattr__(self, "__wrapped__", self.function)
+        _look_like(self, self.function, self.function)
 
     # Item steps return different things per kind (a filter returns a bool), so
     # their direct calls are typed Any; the overloads still reject wrong items.
@@ -257,10 +264,7 @@ class Step(Generic[In, Out]):
         bound = functools.partial(self.function, **kwargs)
         shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
         stepped = replace(self, function=bound, name=f"{self.name}({shown})")
-        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-            value = getattr(self.function, attribute, None)
-            if value is not None:
-                object.__setattr__(stepped, attribute, value)
+        _look_like(stepped, self, bound)
         return stepped
 
     def _check_bindable(self, kwargs: dict[str, Any]) -> None:

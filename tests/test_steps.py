@@ -128,7 +128,10 @@ def test_partial_binds_keyword_arguments() -> None:
     assert triple(2) == 6
     assert triple.name == "scale(factor=3)"
     assert triple.__name__ == "scale"
-    assert (Pipeline([1, 2]) | triple.partial(offset=1)).collect() == [4, 7]
+    shifted = triple.partial(offset=1)
+    assert (Pipeline([1, 2]) | shifted).collect() == [4, 7]
+    assert (shifted.__name__, shifted.name) == ("scale", "scale(factor=3)(offset=1)")
+    assert str(inspect.signature(shifted)) == "(x: int, *, factor: int = 3, offset: int = 1) -> int"
     assert scale(2) == 2  # the original is unchanged
 
 
