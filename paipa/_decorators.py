@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Concatenate, ParamSpec, TypeVar, final, overload
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, final, overload
 
-from ._step import Processor, Step, check_name, check_ordered, check_workers, make_step
+from ._step import (
+    Processor,
+    Step,
+    StepKind,
+    check_name,
+    check_ordered,
+    check_workers,
+    make_step,
+)
 
 __all__ = ["StepDecorator", "step"]
 
@@ -14,11 +22,22 @@ B = TypeVar("B")
 P = ParamSpec("P")
 
 
-class _IteratorDecorator:
-    """The decorator returned by ``step(...)`` called with options only."""
+class _Options:
+    """Options given to a decorator ahead of its function; applied when it comes."""
+
+    kind: ClassVar[StepKind]
 
     def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
         self._options = (name, workers, ordered)
+
+    def make(self, function: Callable[..., Any]) -> Step[Any, Any]:
+        return make_step(function, self.kind, *self._options)
+
+
+class _IteratorDecorator(_Options):
+    """The decorator returned by ``step(...)`` called with options only."""
+
+    kind = "iterator"
 
     @overload
     def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
@@ -27,42 +46,40 @@ class _IteratorDecorator:
         self, function: Callable[Concatenate[Iterable[A], P], Iterable[B]], /
     ) -> Step[A, B]: ...
     def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any]:
-        return make_step(function, "iterator", *self._options)
+        return self.make(function)
 
 
-class _MapDecorator:
+class _MapDecorator(_Options):
     """The decorator returned by ``step.map(...)`` with options."""
 
-    def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
-        self._options = (name, workers, ordered)
+    kind = "map"
 
     def __call__(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]:
-        return make_step(function, "map", *self._options)
+        return self.make(function)
 
 
-class _FilterDecorator:
+class _FilterDecorator(_Options):
     """The decorator returned by ``step.filter(...)`` with options."""
 
-    def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
-        self._options = (name, workers, ordered)
+    kind = "filter"
 
     def __call__(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]:
-        return make_step(function, "filter", *self._options)
+        return self.make(function)
 
 
-class _FlatMapDecorator:
+class _FlatMapDecorator(_Options):
     """The decorator returned by ``step.flat_map(...)`` with options."""
 
-    def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
-        self._options = (name, workers, ordered)
+    kind = "flat_map"
 
     def __call__(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]:
-        return make_step(function, "flat_map", *self._options)
+        return self.make(function)
 
 
-def _check_options(
-    function: object, name: str | None, workers: int | None, ordered: bool
-) -> tuple[str | None, int | None, bool]:
+def _decorate(
+    function: object, options: type[_Options], name: str | None, workers: int | None, ordered: bool
+) -> Any:
+    """Decorate `function` now, or return the decorator holding the options."""
     if function is not None and not callable(function):
         raise TypeError(
             f"@step decorates a function, got {function!r}; pass options as keywords, "
@@ -70,7 +87,8 @@ def _check_options(
         )
     if name is not None:
         check_name(name)
-    return name, check_workers(workers), check_ordered(ordered)
+    decorator = options(name, check_workers(workers), check_ordered(ordered))
+    return decorator if function is None else decorator.make(function)
 
 
 @final
@@ -105,10 +123,7 @@ class StepDecorator:
         ordered: bool = True,
     ) -> Step[Any, Any] | _IteratorDecorator:
         """Make an iterator step (or a `Processor` step), or a decorator with options."""
-        options = _check_options(function, name, workers, ordered)
-        if function is None:
-            return _IteratorDecorator(*options)
-        return make_step(function, "iterator", *options)
+        return _decorate(function, _IteratorDecorator, name, workers, ordered)
 
     @overload
     def map(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]: ...
@@ -126,10 +141,7 @@ class StepDecorator:
         ordered: bool = True,
     ) -> Step[Any, Any] | _MapDecorator:
         """Make a step that turns each item into one result: ``(A) -> B``."""
-        options = _check_options(function, name, workers, ordered)
-        if function is None:
-            return _MapDecorator(*options)
-        return make_step(function, "map", *options)
+        return _decorate(function, _MapDecorator, name, workers, ordered)
 
     @overload
     def filter(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]: ...
@@ -147,10 +159,7 @@ class StepDecorator:
         ordered: bool = True,
     ) -> Step[Any, Any] | _FilterDecorator:
         """Make a step that keeps the items for which the function is true: ``(A) -> bool``."""
-        options = _check_options(function, name, workers, ordered)
-        if function is None:
-            return _FilterDecorator(*options)
-        return make_step(function, "filter", *options)
+        return _decorate(function, _FilterDecorator, name, workers, ordered)
 
     @overload
     def flat_map(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]: ...
@@ -168,10 +177,7 @@ class StepDecorator:
         ordered: bool = True,
     ) -> Step[Any, Any] | _FlatMapDecorator:
         """Make a step that turns each item into zero or more results: ``(A) -> Iterable[B]``."""
-        options = _check_options(function, name, workers, ordered)
-        if function is None:
-            return _FlatMapDecorator(*options)
-        return make_step(function, "flat_map", *options)
+        return _decorate(function, _FlatMapDecorator, name, workers, ordered)
 
 
 step: StepDecorator = StepDecorator()

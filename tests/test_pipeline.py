@@ -146,14 +146,15 @@ def test_reprs() -> None:
     assert repr(double | odd) == "<paipa.Chain double | odd>"
 
 
+def closing_source(closed: list[str]) -> Iterator[int]:
+    try:
+        yield from range(100)
+    finally:
+        closed.append("source")
+
+
 def test_consumer_stopping_early_closes_every_generator() -> None:
     closed: list[str] = []
-
-    def source() -> Iterator[int]:
-        try:
-            yield from range(100)
-        finally:
-            closed.append("source")
 
     @step
     def watched(items: Iterable[int]) -> Iterator[int]:
@@ -163,7 +164,7 @@ def test_consumer_stopping_early_closes_every_generator() -> None:
         finally:
             closed.append("watched")
 
-    results = iter(Pipeline(source) | watched | double | watched)
+    results = iter(Pipeline(closing_source(closed)) | watched | double | watched)
     assert next(results) == 0
     results.close()
     assert closed == ["watched", "watched", "source"]  # downstream first
@@ -172,12 +173,6 @@ def test_consumer_stopping_early_closes_every_generator() -> None:
 def test_collect_closes_generators_after_an_error() -> None:
     closed: list[str] = []
 
-    def source() -> Iterator[int]:
-        try:
-            yield from range(100)
-        finally:
-            closed.append("source")
-
     @step.map
     def fail_at_five(x: int) -> int:
         if x == 5:
@@ -185,5 +180,5 @@ def test_collect_closes_generators_after_an_error() -> None:
         return x
 
     with pytest.raises(ArithmeticError):
-        (Pipeline(source) | fail_at_five).collect()
+        (Pipeline(closing_source(closed)) | fail_at_five).collect()
     assert closed == ["source"]
