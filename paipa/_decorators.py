@@ -37,7 +37,7 @@ class _Options:
 class _IteratorDecorator(_Options):
     """The decorator returned by ``step(...)`` called with options only."""
 
-    kind = "iterator"
+    kind: ClassVar[StepKind] = "iterator"
 
     @overload
     def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
@@ -52,7 +52,7 @@ class _IteratorDecorator(_Options):
 class _MapDecorator(_Options):
     """The decorator returned by ``step.map(...)`` with options."""
 
-    kind = "map"
+    kind: ClassVar[StepKind] = "map"
 
     def __call__(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]:
         return self.make(function)
@@ -61,7 +61,7 @@ class _MapDecorator(_Options):
 class _FilterDecorator(_Options):
     """The decorator returned by ``step.filter(...)`` with options."""
 
-    kind = "filter"
+    kind: ClassVar[StepKind] = "filter"
 
     def __call__(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]:
         return self.make(function)
@@ -70,7 +70,7 @@ class _FilterDecorator(_Options):
 class _FlatMapDecorator(_Options):
     """The decorator returned by ``step.flat_map(...)`` with options."""
 
-    kind = "flat_map"
+    kind: ClassVar[StepKind] = "flat_map"
 
     def __call__(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]:
         return self.make(function)
@@ -78,7 +78,7 @@ class _FlatMapDecorator(_Options):
 
 def _decorate(
     function: object, options: type[_Options], name: str | None, workers: int | None, ordered: bool
-) -> Any:
+) -> Step[Any, Any] | _Options:
     """Decorate `function` now, or return the decorator holding the options."""
     if function is not None and not callable(function):
         raise TypeError(
@@ -88,7 +88,9 @@ def _decorate(
     if name is not None:
         check_name(name)
     decorator = options(name, check_workers(workers), check_ordered(ordered))
-    return decorator if function is None else decorator.make(function)
+    if function is None:
+        return decorator
+    return decorator.make(function)
 
 
 @final
@@ -121,7 +123,7 @@ class StepDecorator:
         name: str | None = None,
         workers: int | None = None,
         ordered: bool = True,
-    ) -> Step[Any, Any] | _IteratorDecorator:
+    ) -> Step[Any, Any] | _Options:
         """Make an iterator step (or a `Processor` step), or a decorator with options."""
         return _decorate(function, _IteratorDecorator, name, workers, ordered)
 
@@ -139,7 +141,7 @@ class StepDecorator:
         name: str | None = None,
         workers: int | None = None,
         ordered: bool = True,
-    ) -> Step[Any, Any] | _MapDecorator:
+    ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into one result: ``(A) -> B``."""
         return _decorate(function, _MapDecorator, name, workers, ordered)
 
@@ -157,7 +159,7 @@ class StepDecorator:
         name: str | None = None,
         workers: int | None = None,
         ordered: bool = True,
-    ) -> Step[Any, Any] | _FilterDecorator:
+    ) -> Step[Any, Any] | _Options:
         """Make a step that keeps the items for which the function is true: ``(A) -> bool``."""
         return _decorate(function, _FilterDecorator, name, workers, ordered)
 
@@ -175,7 +177,7 @@ class StepDecorator:
         name: str | None = None,
         workers: int | None = None,
         ordered: bool = True,
-    ) -> Step[Any, Any] | _FlatMapDecorator:
+    ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into zero or more results: ``(A) -> Iterable[B]``."""
         return _decorate(function, _FlatMapDecorator, name, workers, ordered)
 
