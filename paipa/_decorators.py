@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, final, overload
 
-from ._step import (
-    Processor,
-    Step,
-    StepKind,
-    check_name,
-    check_ordered,
-    check_workers,
-    make_step,
-)
+from typing_extensions import Unpack
+
+from ._options import StepOptions, check_options
+from ._step import Processor, Step, StepKind, make_step
 
 __all__ = ["StepDecorator", "step"]
 
@@ -27,11 +22,12 @@ class _Options:
 
     kind: ClassVar[StepKind]
 
-    def __init__(self, name: str | None, workers: int | None, ordered: bool) -> None:
-        self._options = (name, workers, ordered)
+    def __init__(self, options: StepOptions) -> None:
+        self._options = options
 
     def make(self, function: Callable[..., Any]) -> Step[Any, Any]:
-        return make_step(function, self.kind, *self._options)
+        """Return the step running `function` with these options."""
+        return make_step(function, self.kind, self._options)
 
 
 class _IteratorDecorator(_Options):
@@ -77,7 +73,7 @@ class _FlatMapDecorator(_Options):
 
 
 def _decorate(
-    function: object, options: type[_Options], name: str | None, workers: int | None, ordered: bool
+    function: object, decorator: type[_Options], options: StepOptions
 ) -> Step[Any, Any] | _Options:
     """Decorate `function` now, or return the decorator holding the options."""
     if function is not None and not callable(function):
@@ -85,12 +81,10 @@ def _decorate(
             f"@step decorates a function, got {function!r}; pass options as keywords, "
             "e.g. @step.map(workers=4)"
         )
-    if name is not None:
-        check_name(name)
-    decorator = options(name, check_workers(workers), check_ordered(ordered))
+    holder = decorator(check_options(options))
     if function is None:
-        return decorator
-    return decorator.make(function)
+        return holder
+    return holder.make(function)
 
 
 @final
@@ -102,7 +96,8 @@ class StepDecorator:
     - ``@step.map`` on ``(A) -> B``; ``@step.filter`` on ``(A) -> bool``;
       ``@step.flat_map`` on ``(A) -> Iterable[B]``.
 
-    Each form also takes keyword options: ``@step.map(name="send", workers=8)``.
+    Each form also takes the keyword options of `StepOptions`:
+    ``@step.map(name="send", workers=8)``.
     """
 
     @overload
@@ -112,74 +107,42 @@ class StepDecorator:
         self, function: Callable[Concatenate[Iterable[A], P], Iterable[B]], /
     ) -> Step[A, B]: ...
     @overload
+    def __call__(self, /, **options: Unpack[StepOptions]) -> _IteratorDecorator: ...
     def __call__(
-        self, /, *, name: str | None = None, workers: int | None = None, ordered: bool = True
-    ) -> _IteratorDecorator: ...
-    def __call__(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        workers: int | None = None,
-        ordered: bool = True,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[StepOptions]
     ) -> Step[Any, Any] | _Options:
         """Make an iterator step (or a `Processor` step), or a decorator with options."""
-        return _decorate(function, _IteratorDecorator, name, workers, ordered)
+        return _decorate(function, _IteratorDecorator, options)
 
     @overload
     def map(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]: ...
     @overload
+    def map(self, /, **options: Unpack[StepOptions]) -> _MapDecorator: ...
     def map(
-        self, /, *, name: str | None = None, workers: int | None = None, ordered: bool = True
-    ) -> _MapDecorator: ...
-    def map(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        workers: int | None = None,
-        ordered: bool = True,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[StepOptions]
     ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into one result: ``(A) -> B``."""
-        return _decorate(function, _MapDecorator, name, workers, ordered)
+        return _decorate(function, _MapDecorator, options)
 
     @overload
     def filter(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]: ...
     @overload
+    def filter(self, /, **options: Unpack[StepOptions]) -> _FilterDecorator: ...
     def filter(
-        self, /, *, name: str | None = None, workers: int | None = None, ordered: bool = True
-    ) -> _FilterDecorator: ...
-    def filter(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        workers: int | None = None,
-        ordered: bool = True,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[StepOptions]
     ) -> Step[Any, Any] | _Options:
         """Make a step that keeps the items for which the function is true: ``(A) -> bool``."""
-        return _decorate(function, _FilterDecorator, name, workers, ordered)
+        return _decorate(function, _FilterDecorator, options)
 
     @overload
     def flat_map(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]: ...
     @overload
+    def flat_map(self, /, **options: Unpack[StepOptions]) -> _FlatMapDecorator: ...
     def flat_map(
-        self, /, *, name: str | None = None, workers: int | None = None, ordered: bool = True
-    ) -> _FlatMapDecorator: ...
-    def flat_map(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        workers: int | None = None,
-        ordered: bool = True,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[StepOptions]
     ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into zero or more results: ``(A) -> Iterable[B]``."""
-        return _decorate(function, _FlatMapDecorator, name, workers, ordered)
+        return _decorate(function, _FlatMapDecorator, options)
 
 
 step: StepDecorator = StepDecorator()

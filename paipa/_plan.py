@@ -8,7 +8,10 @@ from typing import Any, Literal
 
 from ._step import ITEM_KINDS, Step
 
-__all__ = ["Plan", "Segment", "Stage", "compile_plan"]
+__all__ = ["DEFAULT_QUEUE_SIZE", "Plan", "Segment", "Stage", "compile_plan"]
+
+DEFAULT_QUEUE_SIZE = 1024
+"""Items a channel in front of a threaded stage holds unless the step says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,23 @@ class Segment:
 
 @dataclass(frozen=True)
 class Stage:
-    """Segments that run in one thread, each pulling from the one before it."""
+    """Segments run by one thread each pulling from the one before, or one step's workers."""
 
     segments: tuple[Segment, ...]
+    workers: int | None = None
+    """Threads of a threaded stage (one step with ``workers``); None for inline steps."""
+
+    @property
+    def step(self) -> Step[Any, Any]:
+        """The step of a threaded stage."""
+        return self.segments[0].steps[0]
+
+    @property
+    def queue_size(self) -> int:
+        """Items the channel in front of this stage holds."""
+        if self.workers is None:
+            return DEFAULT_QUEUE_SIZE
+        return self.step.queue_size or DEFAULT_QUEUE_SIZE
 
 
 @dataclass(frozen=True)
@@ -44,21 +61,26 @@ class Plan:
     stages: tuple[Stage, ...]
     step_count: int
 
+    @property
+    def threaded(self) -> bool:
+        """Whether any stage runs in threads of its own."""
+        return any(stage.workers is not None for stage in self.stages)
+
     def explain(self, source: str | None) -> str:
         """Return a readable description of the stages and which steps fused."""
         lines = [f"source: {source}" if source else "source: (none, a reusable chain)"]
         fused_labels = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         for number, stage in enumerate(self.stages, 1):
-            steps = sum(len(segment.steps) for segment in stage.segments)
-            lines.append(f"stage {number}: inline in the caller's thread, {steps} steps")
+            lines.append(f"stage {number}: {self._where(number, stage)}")
             rows: list[tuple[str, str, str, str]] = []
             for segment in stage.segments:
                 how = "nested generator"
-                if segment.kind == "fused":
+                if stage.workers is not None:
+                    how = "its own threads"
+                elif segment.kind == "fused":
                     how = f"fused loop {next(fused_labels, '?')}"
                 for position, member in zip(segment.positions, segment.steps, strict=True):
-                    extra = f", workers={member.workers}" if member.workers else ""
-                    rows.append((f"{position}.", member.name, member.kind, how + extra))
+                    rows.append((f"{position}.", member.name, member.kind, how))
             widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
             for row in rows:
                 cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -67,13 +89,28 @@ class Plan:
             lines.append("no steps: the source's items pass through unchanged")
         return "\n".join(lines)
 
+    def _where(self, number: int, stage: Stage) -> str:
+        steps = sum(len(segment.steps) for segment in stage.segments)
+        counted = f"{steps} step{'s' if steps != 1 else ''}"
+        if stage.workers is not None:
+            order = "ordered" if stage.step.ordered or stage.workers == 1 else "unordered"
+            if stage.step.kind == "iterator" and stage.workers > 1:
+                order = "unordered"
+            threads = f"{stage.workers} worker thread{'s' if stage.workers != 1 else ''}"
+            return f"{threads}, {order}, fed by a queue of {stage.queue_size} items"
+        if not self.threaded or number == len(self.stages):
+            return f"inline in the caller's thread, {counted}"
+        if number == 1:
+            return f"inline in the feeder thread with the source, {counted}"
+        return f"inline in a thread of its own, {counted}, fed by a queue of {stage.queue_size}"
 
-def compile_plan(steps: Sequence[Step[Any, Any]]) -> Plan:
-    """Group steps into segments: runs of item steps fuse, iterator steps nest."""
+
+def _segments(steps: Sequence[Step[Any, Any]], first: int) -> tuple[Segment, ...]:
+    """Group inline steps: runs of item steps fuse, iterator steps nest."""
     segments: list[Segment] = []
     pending: list[Step[Any, Any]] = []
-    start = 1
-    for position, member in enumerate(steps, 1):
+    start = first
+    for position, member in enumerate(steps, first):
         if member.kind in ITEM_KINDS:
             if not pending:
                 start = position
@@ -85,5 +122,25 @@ def compile_plan(steps: Sequence[Step[Any, Any]]) -> Plan:
         segments.append(Segment("nested", (member,), position))
     if pending:
         segments.append(Segment("fused", tuple(pending), start))
-    stages = (Stage(tuple(segments)),) if segments else ()
-    return Plan(stages, len(steps))
+    return tuple(segments)
+
+
+def compile_plan(steps: Sequence[Step[Any, Any]]) -> Plan:
+    """Split the steps into stages: each step with workers alone, the rest inline."""
+    stages: list[Stage] = []
+    inline: list[Step[Any, Any]] = []
+    first = 1
+    for position, member in enumerate(steps, 1):
+        if member.workers is None:
+            if not inline:
+                first = position
+            inline.append(member)
+            continue
+        if inline:
+            stages.append(Stage(_segments(inline, first)))
+            inline = []
+        kind: Literal["fused", "nested"] = "nested" if member.kind == "iterator" else "fused"
+        stages.append(Stage((Segment(kind, (member,), position),), member.workers))
+    if inline:
+        stages.append(Stage(_segments(inline, first)))
+    return Plan(tuple(stages), len(steps))

@@ -19,7 +19,9 @@ from typing import (
     overload,
 )
 
-from ._checks import positive_int
+from typing_extensions import Unpack
+
+from ._options import ErrorPolicy, StepOptions, check_options
 
 if TYPE_CHECKING:
     from ._pipeline import Chain
@@ -31,9 +33,6 @@ __all__ = [
     "Step",
     "StepKind",
     "as_step",
-    "check_name",
-    "check_ordered",
-    "check_workers",
     "make_step",
 ]
 
@@ -91,27 +90,6 @@ class Processor(ABC, Generic[In, Out]):
 
     def teardown(self) -> None:
         """Release this worker's resources; called once at the end, even after an error."""
-
-
-_UNSET: Any = object()
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"step name must be a non-empty str, got {name!r}")
-    return name
-
-
-def check_workers(workers: object) -> int | None:
-    if workers is None:
-        return None
-    return positive_int(workers, "workers")
-
-
-def check_ordered(ordered: object) -> bool:
-    if not isinstance(ordered, bool):
-        raise TypeError(f"ordered must be True or False, got {ordered!r}")
-    return ordered
 
 
 def describe_callable(function: object) -> str:
@@ -180,13 +158,30 @@ class Step(Generic[In, Out]):
     """Threads for this step; ``None`` runs it inline in the stage before it."""
     ordered: bool = True
     """With several workers, whether outputs keep the input order."""
+    queue_size: int | None = None
+    """Items the channel in front of this threaded step may hold (default 1024)."""
+    retries: int = 0
+    """Item steps: how many times a failing item is tried again."""
+    retry_on: tuple[type[Exception], ...] = (Exception,)
+    """Item steps: the exceptions that are retried."""
+    backoff: float = 0.1
+    """Item steps: seconds before the first retry, doubling for each further one."""
+    on_error: ErrorPolicy = "raise"
+    """Item steps: what happens to an item that still fails (see `ErrorPolicy`)."""
 
     def __post_init__(self) -> None:
         if not callable(self.function):
             raise TypeError(f"a step needs a callable, got {self.function!r}")
-        check_name(self.name)
-        check_workers(self.workers)
-        check_ordered(self.ordered)
+        given = {
+            field: value
+            for field, value in (
+                ("name", self.name),
+                *((field, getattr(self, field)) for field in _DEFAULTS),
+            )
+            if field == "name" or value != _DEFAULTS[field]
+        }
+        for field, value in check_options(given, self.kind).items():
+            object.__setattr__(self, field, value)
         _look_like(self, self.function, self.function)
 
     # Item steps return different things per kind (a filter returns a bool), so
@@ -221,13 +216,7 @@ class Step(Generic[In, Out]):
 
         return Chain(other, self)
 
-    def with_options(
-        self,
-        *,
-        name: str = _UNSET,
-        workers: int | None = _UNSET,
-        ordered: bool = _UNSET,
-    ) -> Step[In, Out]:
+    def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out]:
         """Return a copy of this step with the given options changed.
 
         >>> from paipa import step
@@ -237,13 +226,7 @@ class Step(Generic[In, Out]):
         >>> send.with_options(workers=8).workers, send.workers
         (8, None)
         """
-        changes: dict[str, Any] = {}
-        if name is not _UNSET:
-            changes["name"] = name
-        if workers is not _UNSET:
-            changes["workers"] = workers
-        if ordered is not _UNSET:
-            changes["ordered"] = ordered
+        changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
 
     def partial(self, **kwargs: Any) -> Step[In, Out]:
@@ -292,16 +275,26 @@ class Step(Generic[In, Out]):
 
     def __repr__(self) -> str:
         options = "".join(
-            f", {key}={value!r}"
-            for key, value in (("workers", self.workers), ("ordered", self.ordered))
-            if value != {"workers": None, "ordered": True}[key]
+            f", {field}={getattr(self, field)!r}"
+            for field, default in _DEFAULTS.items()
+            if getattr(self, field) != default
         )
         return f"<paipa.Step {self.kind} {self.name!r}{options}>"
 
 
-def make_step(
-    function: object, kind: StepKind, name: str | None, workers: int | None, ordered: bool
-) -> Step[Any, Any]:
+_DEFAULTS: dict[str, object] = {
+    "workers": None,
+    "ordered": True,
+    "queue_size": None,
+    "retries": 0,
+    "retry_on": (Exception,),
+    "backoff": 0.1,
+    "on_error": "raise",
+}
+
+
+def make_step(function: object, kind: StepKind, options: StepOptions) -> Step[Any, Any]:
+    """Return the step of `kind` running `function`, with checked `options`."""
     if not callable(function):
         raise TypeError(
             f"@step decorates a function, got {function!r}; pass options as keywords, "
@@ -309,17 +302,11 @@ def make_step(
         )
     if kind == "iterator" and is_processor_factory(function):
         kind = "process"
-    elif kind == "process" or (
-        isinstance(function, type) and kind != "iterator" and issubclass(function, Processor)
-    ):
+    elif isinstance(function, type) and kind != "iterator" and issubclass(function, Processor):
         raise TypeError(f"{function!r}: decorate Processor classes with plain @step")
-    return Step(
-        function,
-        kind,
-        describe_callable(function) if name is None else name,
-        workers,
-        ordered,
-    )
+    named: dict[str, Any] = dict(options)
+    name = named.pop("name", None)
+    return Step(function, kind, describe_callable(function) if name is None else name, **named)
 
 
 def as_step(value: object) -> Step[Any, Any]:
@@ -343,7 +330,7 @@ def as_step(value: object) -> Step[Any, Any]:
             "Step, a Chain, a Processor class, a callable taking an iterable, or a list of these"
         )
     if callable(value):
-        return make_step(value, "iterator", None, None, True)
+        return make_step(value, "iterator", {})
     process: Callable[..., Any] = getattr(value, "process")  # noqa: B009 - checked above
     return Step(process, "iterator", type(value).__name__)
 
