@@ -28,7 +28,8 @@ class StepOptions(TypedDict, total=False):
     ordered: bool
     """With several workers, keep the input order (the default) or yield as ready."""
     queue_size: int | None
-    """Items the channel in front of a threaded step holds (default 1024)."""
+    """Threaded steps: items the channel in front of the step holds (default 1024); the
+    last threaded step's also sets the channel after it."""
     retries: int
     """Item steps: try a failing item again up to this many times."""
     retry_on: type[Exception] | tuple[type[Exception], ...]

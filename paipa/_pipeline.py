@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
-from ._engine import _inline
+from ._engine import _results
 from ._plan import Plan, compile_plan
 from ._source import Source
 from ._step import Processor, Step, as_step
@@ -122,16 +122,16 @@ class Pipeline(Generic[T_co]):
 
     def __iter__(self) -> Iterator[T_co]:
         """Run the pipeline, streaming its results."""
-        return _inline.iterate(self.plan, self._source)
+        return _results.iterate(self.plan, self._source)
 
     def collect(self) -> list[T_co]:
         """Run the pipeline and return its results as a list."""
-        return _inline.collect(self.plan, self._source)
+        return _results.collect(self.plan, self._source)
 
     def run(self) -> RunResult:
         """Run the pipeline for its effects, dropping the results; report what it did."""
         started = time.perf_counter()
-        items = _inline.count(self.plan, self._source)
+        items = _results.count(self.plan, self._source)
         return RunResult(items, time.perf_counter() - started)
 
     def __repr__(self) -> str:
@@ -187,7 +187,7 @@ class Chain(Generic[In, Out]):
         """Run the chain over `items` in this thread, streaming the results."""
         if self._plan is None:
             self._plan = compile_plan(self.steps)
-        return _inline.iterate(self._plan, Source(items))
+        return _results.iterate(self._plan, Source(items))
 
     def explain(self) -> str:
         """Return a readable description of how the chain will run."""

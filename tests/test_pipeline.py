@@ -135,8 +135,16 @@ def test_explain_shows_fused_and_nested_steps() -> None:
     assert "2.  double         map       fused loop A" in text
     assert "3.  odd            filter    fused loop A" in text
     assert "4.  chunk(2)       iterator  nested generator" in text
-    assert "workers" not in text
-    assert "workers=4" in (Pipeline([1]) | double.with_options(workers=4)).explain()
+    assert "worker" not in text
+    threaded = Pipeline([1]) | odd | double.with_options(workers=4, queue_size=64) | running_total
+    assert threaded.explain().splitlines()[1:] == [
+        "stage 1: inline in the feeder thread with the source, 1 step",
+        "  1.  odd  filter  fused loop A",
+        "stage 2: 4 worker threads, ordered, fed by a queue of 64 items",
+        "  2.  double  map  its own threads",
+        "stage 3: inline in the caller's thread, 1 step",
+        "  3.  running_total  iterator  nested generator",
+    ]
     assert "no steps" in Pipeline([1]).explain()
     assert (odd | double).explain().startswith("source: (none, a reusable chain)")
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import toolz.curried as tc
-from hypothesis import given
+from conftest import Engine
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paipa import Chain, Pipeline, Processor, Skip, chunk, combine_pipeline, flatten, step
@@ -99,19 +100,29 @@ def by_hand(cases: list[Case], items: list[int]) -> list[int]:
     return items
 
 
+# The engine fixture is a pure function: sharing it across examples is safe.
+shared_engine = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@shared_engine
 @given(chains, numbers)
-def test_pipeline_matches_hand_application(cases: list[Case], items: list[int]) -> None:
+def test_pipeline_matches_hand_application(
+    engine: Engine, cases: list[Case], items: list[int]
+) -> None:
     expected = by_hand(cases, items)
-    pipeline: Pipeline[Any] = Pipeline(items) | [case.step for case in cases]
+    pipeline: Pipeline[Any] = Pipeline(items) | engine([case.step for case in cases])
     assert pipeline.collect() == expected
     assert list(pipeline) == expected
     assert pipeline.run().items == len(expected)
 
 
+@shared_engine
 @given(chains, numbers)
-def test_sources_and_entry_points_agree(cases: list[Case], items: list[int]) -> None:
+def test_sources_and_entry_points_agree(
+    engine: Engine, cases: list[Case], items: list[int]
+) -> None:
     expected = by_hand(cases, items)
-    steps = [case.step for case in cases]
+    steps = engine([case.step for case in cases])
     assert (Pipeline(iter(items)) | steps).collect() == expected
     assert (Pipeline(lambda: (x for x in items)) | steps).collect() == expected
     assert list(Chain(steps)(items)) == expected

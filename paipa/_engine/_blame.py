@@ -32,6 +32,10 @@ class Site:
     kind: str = "source"
     phase: str | None = None
     """``"setup"`` or ``"teardown"`` for a `Processor`'s hooks."""
+    worker: tuple[int, int] | None = None
+    """(worker, workers), counting from 1, for a threaded stage."""
+    item: int | None = None
+    """Position (from 0) of the failing item in the stage's input, where known."""
 
     def at_phase(self, phase: str | None) -> Site:
         """Return this site during the given processor hook."""
@@ -42,9 +46,14 @@ class Site:
         if self.position == 0:
             return f"{RAISED_IN}the source {self.name!r}"
         during = f"{self.phase}() of " if self.phase else ""
-        return (
+        where = (
             f"{RAISED_IN}{during}step {self.name!r} ({self.position} of {self.total}, {self.kind})"
         )
+        if self.worker is not None:
+            where += f", worker {self.worker[0]} of {self.worker[1]}"
+        if self.item is not None:
+            where += f", on input item #{self.item}"
+        return where
 
 
 def has_note(error: BaseException) -> bool:
@@ -69,10 +78,11 @@ def guard(iterator: Iterator[Any]) -> Iterator[Any]:
 class Blame:
     """The registered frames of one run, and the sites they stand for."""
 
-    __slots__ = ("_frames",)
+    __slots__ = ("_frames", "_worker")
 
-    def __init__(self) -> None:
+    def __init__(self, worker: tuple[int, int] | None = None) -> None:
         self._frames: dict[FrameType, Site | Mapping[int, Site]] = {}
+        self._worker = worker
 
     def register(self, iterator: Iterator[Any], where: Site | Mapping[int, Site]) -> None:
         """Record that the generator `iterator` runs `where` (a site, or sites by line)."""
@@ -97,4 +107,6 @@ class Blame:
         """Add a note naming the step `error` came from (or `fallback`)."""
         site = self.site_of(error) or fallback
         if site is not None:
+            if self._worker is not None and site.position:
+                site = replace(site, worker=self._worker)
             add_note(error, site)

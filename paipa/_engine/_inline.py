@@ -10,10 +10,6 @@ itertools helpers).
 from __future__ import annotations
 
 import inspect
-import itertools
-import operator
-import sys
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,7 +20,7 @@ from .._step import Processor, Skip
 from ._blame import Blame, Site, add_note, guard
 from ._fused import fused_loop
 
-__all__ = ["collect", "count", "iterate", "running"]
+__all__ = ["is_inert", "running", "teardown"]
 
 T = TypeVar("T")
 
@@ -42,7 +38,7 @@ def _site(segment: Segment, index: int, total: int) -> Site:
     return Site(member.name, segment.first + index, total, member.kind)
 
 
-def _teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException | None) -> None:
+def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException | None) -> None:
     """Tear down processors last-first; never let a teardown error hide `error`."""
     pending = error is not None and not isinstance(error, GeneratorExit)
     first: BaseException | None = None
@@ -77,7 +73,7 @@ def _open_fused(
             raise
         functions.append(processor)
     loop = fused_loop(tuple(member.kind for member in segment.steps))
-    iterator = loop.function(upstream, Skip, _teardown, sites, *functions)
+    iterator = loop.function(upstream, Skip, teardown, sites, *functions)
     by_line = {line: sites[index].at_phase(phase) for line, (index, phase) in loop.lines.items()}
     blame.register(iterator, by_line)
     return iterator
@@ -139,14 +135,21 @@ def _close(opened: list[Iterator[Any]], error: BaseException | None) -> None:
             error.add_note(f"paipa: closing a step after the error also failed: {failure!r}")
 
 
+def is_inert(iterator: Iterator[Any]) -> bool:
+    """Tell whether `iterator` walks a builtin container (it cannot block or raise)."""
+    return type(iterator) in _INERT
+
+
 @contextmanager
-def running(plan: Plan, source: Source | Iterator[Any]) -> Generator[Iterator[Any], None, None]:
+def running(
+    plan: Plan, source: Source | Iterator[Any], worker: tuple[int, int] | None = None
+) -> Generator[Iterator[Any], None, None]:
     """Open one run of `plan` over `source`; yield its output iterator.
 
-    Exceptions from steps leave with a note naming the step; on exit every
-    generator the run opened is closed.
+    Exceptions from steps leave with a note naming the step (and `worker`, in
+    a threaded stage); on exit every generator the run opened is closed.
     """
-    blame = Blame()
+    blame = Blame(worker)
     opened: list[Iterator[Any]] = []
     failure: BaseException | None = None
     try:
@@ -168,25 +171,3 @@ def running(plan: Plan, source: Source | Iterator[Any]) -> Generator[Iterator[An
         raise
     finally:
         _close(opened, failure)
-
-
-def iterate(plan: Plan, source: Source | Iterator[Any]) -> Iterator[Any]:
-    """Yield the results of one run, streaming."""
-    with running(plan, source) as results:
-        yield from results
-
-
-def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
-    """Return the results of one run as a list."""
-    with running(plan, source) as results:
-        return list(results)
-
-
-def count(plan: Plan, source: Source | Iterator[Any]) -> int:
-    """Run to the end, dropping the results; return how many there were."""
-    with running(plan, source) as results:
-        # zip pulls `results` first, so `remaining` is only advanced per real item;
-        # repeat() hands out None without allocating, unlike itertools.count().
-        remaining = itertools.repeat(None, sys.maxsize)
-        deque(zip(results, remaining, strict=False), maxlen=0)
-        return sys.maxsize - operator.length_hint(remaining)

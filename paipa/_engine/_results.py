@@ -1,0 +1,45 @@
+"""The three ways to read a run's results, over either engine."""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .._plan import Plan
+from .._source import Source
+from . import _inline, _threads
+
+__all__ = ["collect", "count", "iterate"]
+
+Running = Callable[[Plan, Source | Iterator[Any]], AbstractContextManager[Iterator[Any]]]
+
+
+def _engine(plan: Plan) -> Running:
+    return _threads.running if plan.threaded else _inline.running
+
+
+def iterate(plan: Plan, source: Source | Iterator[Any]) -> Iterator[Any]:
+    """Yield the results of one run, streaming."""
+    with _engine(plan)(plan, source) as results:
+        yield from results
+
+
+def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
+    """Return the results of one run as a list."""
+    with _engine(plan)(plan, source) as results:
+        return list(results)
+
+
+def count(plan: Plan, source: Source | Iterator[Any]) -> int:
+    """Run to the end, dropping the results; return how many there were."""
+    with _engine(plan)(plan, source) as results:
+        # zip pulls `results` first, so `remaining` only advances per real item;
+        # repeat() hands out None without allocating, unlike itertools.count().
+        remaining = itertools.repeat(None, sys.maxsize)
+        deque(zip(results, remaining, strict=False), maxlen=0)
+        return sys.maxsize - operator.length_hint(remaining)

@@ -1,0 +1,308 @@
+"""Run a plan that has threaded stages: workers, channels and the shutdown protocol.
+
+The layout of a run:
+
+- the *feeder* thread opens the source, runs the inline steps before the first
+  threaded step, and puts their outputs into the first channel;
+- each threaded stage has ``workers`` threads taking batches from the channel
+  in front of it (an inline stage between two threaded ones has one thread);
+- the last inline stage, if any, runs in the caller's thread while it reads
+  the last channel.
+
+The protocol, with no timeouts and no polling:
+
+- the end of the input travels down: a thread that finishes closes its
+  output channel, and a channel whose producers have all closed ends its
+  consumers' input once drained;
+- the first exception in any thread is recorded and cancels the run: every
+  channel is cancelled, so every blocked or later put and get raises
+  `Cancelled` and its thread winds down (``finally`` blocks and processor
+  teardown run);
+- the caller's side always cancels what is left and joins every thread before
+  it returns or raises, then raises the first error: the original exception,
+  with its traceback and a note naming the step, the worker and the item.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._plan import Plan, Stage
+from .._source import Source
+from .._step import Processor, Skip, Step
+from . import _inline
+from ._blame import Site, add_note
+from ._channel import Cancelled, Channel
+from ._fused import fused_loop
+from ._order import Reorder
+
+__all__ = ["running"]
+
+BATCH = 64
+"""The most items a worker takes from, or puts into, a channel at once."""
+BATCH_SECONDS = 0.0005
+"""Work per batch a worker aims at: slow items are taken one at a time."""
+SLOW_GAP = 0.001
+"""Outputs further apart than this (seconds) are passed on at once, not batched."""
+
+
+class _Run:
+    """The shared state of one threaded run: channels, threads and errors."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.total = plan.step_count
+        self.channels: list[Channel] = []
+        self.reorders: list[Reorder] = []
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+
+    def channel(self, capacity: int, producers: int) -> Channel:
+        """Return a new channel of this run."""
+        channel = Channel(capacity, producers)
+        self.channels.append(channel)
+        return channel
+
+    def spawn(self, name: str, body: Callable[[], None], closes: Channel) -> None:
+        """Start a thread running `body`; it closes `closes` when it ends, however it ends."""
+
+        def target() -> None:
+            try:
+                body()
+            except Cancelled:
+                pass
+            except BaseException as error:
+                self.fail(error)
+            finally:
+                closes.close()
+
+        thread = threading.Thread(target=target, name=f"paipa {name}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def fail(self, error: BaseException) -> None:
+        """Record `error` and cancel the run (the first error is the one raised)."""
+        with self._lock:
+            self.errors.append(error)
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Wake every thread blocked on a channel with `Cancelled`."""
+        self.cancelled.set()
+        for channel in self.channels:
+            channel.cancel()
+        for reorder in self.reorders:
+            reorder.cancel()
+
+    def stop(self) -> None:
+        """Cancel whatever still runs and join every thread."""
+        self.cancel()
+        for thread in self.threads:
+            thread.join()
+
+    def report_to(self, error: BaseException) -> None:
+        """Attach the errors of the run's threads to `error` raised in the caller."""
+        for other in self.errors:
+            if other is not error:
+                error.add_note(f"paipa: meanwhile a worker also raised {other!r}")
+
+    def raise_errors(self) -> None:
+        """Raise the first error of the run's threads, with the later ones noted on it."""
+        if self.errors:
+            first = self.errors[0]
+            for other in self.errors[1:]:
+                first.add_note(f"paipa: later, another worker also raised {other!r}")
+            raise first
+
+
+def _sub_plan(stage: Stage | None, total: int) -> Plan:
+    return Plan((stage,) if stage is not None else (), total)
+
+
+def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
+    """Put `results` into `outbox` in batches; pass them on at once when they come slowly."""
+    clock = time.perf_counter
+    last = clock()
+    for item in results:
+        now = clock()
+        pending.append(item)
+        if len(pending) >= BATCH or now - last > SLOW_GAP:
+            outbox.put(pending[:])
+            pending.clear()
+        last = now
+    if pending:
+        outbox.put(pending[:])
+        pending.clear()
+
+
+def _feed(plan: Plan, source: Source, outbox: Channel) -> None:
+    """Open the source, run the first inline steps and fill the first channel (the feeder)."""
+    with _inline.running(plan, source) as results:
+        if not plan.stages and _inline.is_inert(results):
+            # An in-memory source cannot stall: move it in full batches.
+            while batch := list(itertools.islice(results, BATCH)):
+                outbox.put(batch)
+        else:
+            _pump(results, outbox, [])
+
+
+def _batches(
+    inbox: Channel, limit: int, before_get: Callable[[], None] | None = None
+) -> Iterator[list[Any]]:
+    while True:
+        if before_get is not None:
+            before_get()
+        _, batch = inbox.get(limit)
+        if not batch:
+            return
+        yield batch
+
+
+def _stream(plan: Plan, inbox: Channel, outbox: Channel, worker: tuple[int, int]) -> None:
+    """Run nested steps over the shared inbox (threaded iterator steps, middle inline stages)."""
+    pending: list[Any] = []
+
+    def flush() -> None:
+        # Before waiting for more input, pass on what is done: no added latency.
+        if pending:
+            outbox.put(pending[:])
+            pending.clear()
+
+    items = itertools.chain.from_iterable(_batches(inbox, BATCH, flush))
+    with _inline.running(plan, items, worker) as results:
+        _pump(results, outbox, pending)
+
+
+def _work_items(
+    stage: Stage,
+    total: int,
+    inbox: Channel,
+    emit: Callable[[int, int, list[Any]], None],
+    worker: tuple[int, int],
+) -> None:
+    """Run one worker of a threaded item step: batches in, each item through, batches out."""
+    member: Step[Any, Any] = stage.step
+    site = Site(member.name, stage.segments[0].first, total, member.kind, worker=worker)
+    function: Callable[..., Any] = member.function
+    kind = member.kind
+    ready: list[tuple[Processor[Any, Any], Site]] = []
+    if kind == "process":
+        try:
+            processor: Processor[Any, Any] = member.function()
+            processor.setup()
+        except BaseException as error:
+            add_note(error, site.at_phase("setup"))
+            raise
+        ready.append((processor, site))
+        function, kind = processor.process, "map"
+    loop = fused_loop((kind,)).function
+    limit, estimate = 1, 0.0
+    clock = time.perf_counter
+    try:
+        while True:
+            start, batch = inbox.get(limit)
+            if not batch:
+                break
+            items = iter(batch)
+            began = clock()
+            try:
+                results = list(loop(items, Skip, None, (), function))
+            except BaseException as error:
+                failed = start + len(batch) - operator.length_hint(items) - 1
+                add_note(
+                    error, Site(site.name, site.position, total, site.kind, None, worker, failed)
+                )
+                raise
+            per_item = (clock() - began) / len(batch)
+            estimate = per_item if not estimate else (estimate + per_item) / 2
+            limit = BATCH if estimate <= 0 else max(1, min(BATCH, int(BATCH_SECONDS / estimate)))
+            emit(start, len(batch), results)
+    except BaseException as error:
+        _inline.teardown(ready, error)
+        raise
+    _inline.teardown(ready, None)
+
+
+class _Layout:
+    """Wires the stages of a plan into threads and channels, and starts them."""
+
+    def __init__(self, run: _Run, plan: Plan, source: Source) -> None:
+        self.run = run
+        self.total = plan.step_count
+        stages = list(plan.stages)
+        first = stages.pop(0) if stages[0].workers is None else None
+        last = stages.pop() if stages[-1].workers is None else None
+        self.caller_plan = _sub_plan(last, self.total)
+        inbox = run.channel(stages[0].queue_size, 1)
+        feeder_plan = _sub_plan(first, self.total)
+        run.spawn("feeder", functools.partial(_feed, feeder_plan, source, inbox), inbox)
+        for number, stage in enumerate(stages):
+            # A channel holds what the stage after it asked for; the one into
+            # the caller, what the last threaded stage asked for.
+            following = stages[number + 1] if number + 1 < len(stages) else stage
+            capacity = following.queue_size
+            outbox = run.channel(capacity, stage.workers or 1)
+            self._start_stage(stage, inbox, outbox)
+            inbox = outbox
+        self.outputs: Iterator[Any] = itertools.chain.from_iterable(_batches(inbox, inbox.capacity))
+
+    def _start_stage(self, stage: Stage, inbox: Channel, outbox: Channel) -> None:
+        workers = stage.workers or 1
+        stage_plan = _sub_plan(stage, self.total)
+        emit = self._emitter(stage, workers, outbox)
+        for index in range(1, workers + 1):
+            worker = (index, workers)
+            name = f"{stage.step.name if stage.workers else 'inline stage'} {index}/{workers}"
+            if stage.workers is None or stage.step.kind == "iterator":
+                body = functools.partial(_stream, stage_plan, inbox, outbox, worker)
+            else:
+                body = functools.partial(_work_items, stage, self.total, inbox, emit, worker)
+            self.run.spawn(name, body, outbox)
+
+    def _emitter(
+        self, stage: Stage, workers: int, outbox: Channel
+    ) -> Callable[[int, int, list[Any]], None]:
+        """Return how a worker of `stage` passes on a batch of results: in order or not."""
+        if stage.workers is not None and stage.step.ordered and workers > 1:
+            reorder = Reorder(outbox, max(stage.queue_size, 2 * workers * BATCH))
+            self.run.reorders.append(reorder)
+            return reorder.submit
+
+        def emit(start: int, count: int, results: list[Any]) -> None:
+            if results:
+                outbox.put(results)
+
+        return emit
+
+
+@contextmanager
+def running(plan: Plan, source: Source | Iterator[Any]) -> Generator[Iterator[Any], None, None]:
+    """Start a threaded run of `plan` over `source`; yield the caller's output iterator.
+
+    On exit, by exhaustion, error, or the consumer stopping, whatever still
+    runs is cancelled and every thread is joined before this returns.
+    """
+    run = _Run(plan)
+    if not isinstance(source, Source):
+        source = Source(source)
+    layout = _Layout(run, plan, source)
+    try:
+        with _inline.running(layout.caller_plan, layout.outputs) as outputs:
+            yield outputs
+    except Cancelled:
+        pass  # a thread failed: its error is raised below
+    except BaseException as error:
+        run.stop()
+        if not isinstance(error, GeneratorExit):
+            run.report_to(error)
+        raise
+    run.stop()
+    run.raise_errors()
