@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
 from ._engine import _results
+from ._engine._policy import Policies
 from ._plan import Plan, compile_plan
 from ._source import Source
 from ._step import Processor, Step, as_step
@@ -49,6 +50,12 @@ class RunResult:
     """Items that came out of the last step."""
     seconds: float
     """Wall-clock time of the run."""
+    retries: int = 0
+    """Attempts made again by steps with ``retries``."""
+    skipped: int = 0
+    """Items dropped after failing, by ``on_error="skip"`` or a dead-letter callable."""
+    dead_lettered: int = 0
+    """Failed items handed to an ``on_error`` callable."""
 
     @property
     def rate(self) -> float:
@@ -130,9 +137,18 @@ class Pipeline(Generic[T_co]):
 
     def run(self) -> RunResult:
         """Run the pipeline for its effects, dropping the results; report what it did."""
+        policies = Policies()
         started = time.perf_counter()
-        items = _results.count(self.plan, self._source)
-        return RunResult(items, time.perf_counter() - started)
+        items = _results.count(self.plan, self._source, policies)
+        seconds = time.perf_counter() - started
+        counts = policies.counts.values()
+        return RunResult(
+            items,
+            seconds,
+            retries=sum(count.retries for count in counts),
+            skipped=sum(count.skipped for count in counts),
+            dead_lettered=sum(count.dead_lettered for count in counts),
+        )
 
     def __repr__(self) -> str:
         names = " | ".join(member.name for member in self._steps)

@@ -19,6 +19,7 @@ from .._source import Source
 from .._step import Processor, Skip
 from ._blame import Blame, Site, add_note, guard
 from ._fused import fused_loop
+from ._policy import Policies
 
 __all__ = ["is_inert", "running", "teardown"]
 
@@ -58,20 +59,20 @@ def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException
 
 
 def _open_fused(
-    segment: Segment, upstream: Iterator[Any], blame: Blame, total: int
+    segment: Segment, upstream: Iterator[Any], blame: Blame, total: int, policies: Policies
 ) -> Iterator[Any]:
     sites = tuple(_site(segment, index, total) for index in range(len(segment.steps)))
     functions: list[Any] = []
     for member, site in zip(segment.steps, sites, strict=True):
         if member.kind != "process":
-            functions.append(member.function)
+            functions.append(policies.wrap(member, site.position, member.function))
             continue
         try:
             processor = member.function()
         except BaseException as error:
             add_note(error, site)
             raise
-        functions.append(processor)
+        functions.append(policies.wrap_processor(member, site.position, processor))
     loop = fused_loop(tuple(member.kind for member in segment.steps))
     iterator = loop.function(upstream, Skip, teardown, sites, *functions)
     by_line = {line: sites[index].at_phase(phase) for line, (index, phase) in loop.lines.items()}
@@ -142,13 +143,19 @@ def is_inert(iterator: Iterator[Any]) -> bool:
 
 @contextmanager
 def running(
-    plan: Plan, source: Source | Iterator[Any], worker: tuple[int, int] | None = None
+    plan: Plan,
+    source: Source | Iterator[Any],
+    policies: Policies | None = None,
+    worker: tuple[int, int] | None = None,
 ) -> Generator[Iterator[Any], None, None]:
     """Open one run of `plan` over `source`; yield its output iterator.
 
     Exceptions from steps leave with a note naming the step (and `worker`, in
     a threaded stage); on exit every generator the run opened is closed.
+    Error policies count into `policies`.
     """
+    if policies is None:
+        policies = Policies()
     blame = Blame(worker)
     opened: list[Iterator[Any]] = []
     failure: BaseException | None = None
@@ -159,7 +166,7 @@ def running(
         for stage in plan.stages:
             for segment in stage.segments:
                 if segment.kind == "fused":
-                    iterator = _open_fused(segment, iterator, blame, total)
+                    iterator = _open_fused(segment, iterator, blame, total, policies)
                 else:
                     iterator = _open_nested(segment, iterator, blame, total)
                 opened.append(iterator)

@@ -13,10 +13,13 @@ from typing import Any
 from .._plan import Plan
 from .._source import Source
 from . import _inline, _threads
+from ._policy import Policies
 
 __all__ = ["collect", "count", "iterate"]
 
-Running = Callable[[Plan, Source | Iterator[Any]], AbstractContextManager[Iterator[Any]]]
+Running = Callable[
+    [Plan, Source | Iterator[Any], Policies | None], AbstractContextManager[Iterator[Any]]
+]
 
 
 def _engine(plan: Plan) -> Running:
@@ -25,19 +28,19 @@ def _engine(plan: Plan) -> Running:
 
 def iterate(plan: Plan, source: Source | Iterator[Any]) -> Iterator[Any]:
     """Yield the results of one run, streaming."""
-    with _engine(plan)(plan, source) as results:
+    with _engine(plan)(plan, source, None) as results:
         yield from results
 
 
 def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
     """Return the results of one run as a list."""
-    with _engine(plan)(plan, source) as results:
+    with _engine(plan)(plan, source, None) as results:
         return list(results)
 
 
-def count(plan: Plan, source: Source | Iterator[Any]) -> int:
+def count(plan: Plan, source: Source | Iterator[Any], policies: Policies | None = None) -> int:
     """Run to the end, dropping the results; return how many there were."""
-    with _engine(plan)(plan, source) as results:
+    with _engine(plan)(plan, source, policies) as results:
         # zip pulls `results` first, so `remaining` only advances per real item;
         # repeat() hands out None without allocating, unlike itertools.count().
         remaining = itertools.repeat(None, sys.maxsize)

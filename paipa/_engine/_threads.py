@@ -42,11 +42,13 @@ from ._blame import Site, add_note
 from ._channel import Cancelled, Channel
 from ._fused import fused_loop
 from ._order import Reorder
+from ._policy import ErrorCounts, Policies
 
 __all__ = ["running"]
 
 BATCH = 64
-"""The most items a worker takes from, or puts into, a channel at once."""
+"""The most items a worker takes from, or puts into, a channel at once (and never more
+than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
 BATCH_SECONDS = 0.0005
 """Work per batch a worker aims at: slow items are taken one at a time."""
 SLOW_GAP = 0.001
@@ -56,7 +58,7 @@ SLOW_GAP = 0.001
 class _Run:
     """The shared state of one threaded run: channels, threads and errors."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, counts: dict[int, ErrorCounts] | None) -> None:
         self.total = plan.step_count
         self.channels: list[Channel] = []
         self.reorders: list[Reorder] = []
@@ -64,6 +66,12 @@ class _Run:
         self.errors: list[BaseException] = []
         self.cancelled = threading.Event()
         self._lock = threading.Lock()
+        self.policies = Policies(counts, self.pause)
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (between retries), or raise `Cancelled` as soon as the run is."""
+        if self.cancelled.wait(seconds):
+            raise Cancelled
 
     def channel(self, capacity: int, producers: int) -> Channel:
         """Return a new channel of this run."""
@@ -130,11 +138,12 @@ def _sub_plan(stage: Stage | None, total: int) -> Plan:
 def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
     """Put `results` into `outbox` in batches; pass them on at once when they come slowly."""
     clock = time.perf_counter
+    limit = min(BATCH, outbox.capacity)
     last = clock()
     for item in results:
         now = clock()
         pending.append(item)
-        if len(pending) >= BATCH or now - last > SLOW_GAP:
+        if len(pending) >= limit or now - last > SLOW_GAP:
             outbox.put(pending[:])
             pending.clear()
         last = now
@@ -143,12 +152,12 @@ def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
         pending.clear()
 
 
-def _feed(plan: Plan, source: Source, outbox: Channel) -> None:
+def _feed(plan: Plan, source: Source, outbox: Channel, policies: Policies) -> None:
     """Open the source, run the first inline steps and fill the first channel (the feeder)."""
-    with _inline.running(plan, source) as results:
+    with _inline.running(plan, source, policies) as results:
         if not plan.stages and _inline.is_inert(results):
             # An in-memory source cannot stall: move it in full batches.
-            while batch := list(itertools.islice(results, BATCH)):
+            while batch := list(itertools.islice(results, min(BATCH, outbox.capacity))):
                 outbox.put(batch)
         else:
             _pump(results, outbox, [])
@@ -166,7 +175,9 @@ def _batches(
         yield batch
 
 
-def _stream(plan: Plan, inbox: Channel, outbox: Channel, worker: tuple[int, int]) -> None:
+def _stream(
+    plan: Plan, inbox: Channel, outbox: Channel, policies: Policies, worker: tuple[int, int]
+) -> None:
     """Run nested steps over the shared inbox (threaded iterator steps, middle inline stages)."""
     pending: list[Any] = []
 
@@ -176,8 +187,8 @@ def _stream(plan: Plan, inbox: Channel, outbox: Channel, worker: tuple[int, int]
             outbox.put(pending[:])
             pending.clear()
 
-    items = itertools.chain.from_iterable(_batches(inbox, BATCH, flush))
-    with _inline.running(plan, items, worker) as results:
+    items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), flush))
+    with _inline.running(plan, items, policies, worker) as results:
         _pump(results, outbox, pending)
 
 
@@ -186,6 +197,7 @@ def _work_items(
     total: int,
     inbox: Channel,
     emit: Callable[[int, int, list[Any]], None],
+    policies: Policies,
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of a threaded item step: batches in, each item through, batches out."""
@@ -203,7 +215,9 @@ def _work_items(
             raise
         ready.append((processor, site))
         function, kind = processor.process, "map"
+    function = policies.wrap(member, site.position, function)
     loop = fused_loop((kind,)).function
+    most = min(BATCH, inbox.capacity)
     limit, estimate = 1, 0.0
     clock = time.perf_counter
     try:
@@ -223,7 +237,7 @@ def _work_items(
                 raise
             per_item = (clock() - began) / len(batch)
             estimate = per_item if not estimate else (estimate + per_item) / 2
-            limit = BATCH if estimate <= 0 else max(1, min(BATCH, int(BATCH_SECONDS / estimate)))
+            limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
             emit(start, len(batch), results)
     except BaseException as error:
         _inline.teardown(ready, error)
@@ -243,7 +257,8 @@ class _Layout:
         self.caller_plan = _sub_plan(last, self.total)
         inbox = run.channel(stages[0].queue_size, 1)
         feeder_plan = _sub_plan(first, self.total)
-        run.spawn("feeder", functools.partial(_feed, feeder_plan, source, inbox), inbox)
+        feed = functools.partial(_feed, feeder_plan, source, inbox, run.policies)
+        run.spawn("feeder", feed, inbox)
         for number, stage in enumerate(stages):
             # A channel holds what the stage after it asked for; the one into
             # the caller, what the last threaded stage asked for.
@@ -262,9 +277,13 @@ class _Layout:
             worker = (index, workers)
             name = f"{stage.step.name if stage.workers else 'inline stage'} {index}/{workers}"
             if stage.workers is None or stage.step.kind == "iterator":
-                body = functools.partial(_stream, stage_plan, inbox, outbox, worker)
+                body = functools.partial(
+                    _stream, stage_plan, inbox, outbox, self.run.policies, worker
+                )
             else:
-                body = functools.partial(_work_items, stage, self.total, inbox, emit, worker)
+                body = functools.partial(
+                    _work_items, stage, self.total, inbox, emit, self.run.policies, worker
+                )
             self.run.spawn(name, body, outbox)
 
     def _emitter(
@@ -272,7 +291,7 @@ class _Layout:
     ) -> Callable[[int, int, list[Any]], None]:
         """Return how a worker of `stage` passes on a batch of results: in order or not."""
         if stage.workers is not None and stage.step.ordered and workers > 1:
-            reorder = Reorder(outbox, max(stage.queue_size, 2 * workers * BATCH))
+            reorder = Reorder(outbox, 2 * workers * min(BATCH, stage.queue_size))
             self.run.reorders.append(reorder)
             return reorder.submit
 
@@ -284,18 +303,21 @@ class _Layout:
 
 
 @contextmanager
-def running(plan: Plan, source: Source | Iterator[Any]) -> Generator[Iterator[Any], None, None]:
+def running(
+    plan: Plan, source: Source | Iterator[Any], policies: Policies | None = None
+) -> Generator[Iterator[Any], None, None]:
     """Start a threaded run of `plan` over `source`; yield the caller's output iterator.
 
     On exit, by exhaustion, error, or the consumer stopping, whatever still
-    runs is cancelled and every thread is joined before this returns.
+    runs is cancelled and every thread is joined before this returns. Error
+    policies count into `policies`.
     """
-    run = _Run(plan)
+    run = _Run(plan, None if policies is None else policies.counts)
     if not isinstance(source, Source):
         source = Source(source)
     layout = _Layout(run, plan, source)
     try:
-        with _inline.running(layout.caller_plan, layout.outputs) as outputs:
+        with _inline.running(layout.caller_plan, layout.outputs, run.policies) as outputs:
             yield outputs
     except Cancelled:
         pass  # a thread failed: its error is raised below
