@@ -1,0 +1,50 @@
+"""Ctrl-C (SIGINT) in a process running a threaded pipeline: cancelled, joined, re-raised."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import itertools, threading
+    from paipa import Pipeline, step
+
+    @step.map(workers=4)
+    def work(x):
+        return x * 2
+
+    try:
+        for index, _ in enumerate(Pipeline(itertools.count()) | work | step.map(str)):
+            if index == 10_000:
+                print("flowing", flush=True)
+    except KeyboardInterrupt:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith("paipa")]
+        print("interrupted; paipa threads alive:", alive, flush=True)
+        raise
+    """
+)
+
+
+@pytest.mark.timeout(60)
+def test_sigint_cancels_joins_and_reraises() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "flowing\n"
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+    assert "interrupted; paipa threads alive: []" in stdout
+    assert child.returncode != 0
+    assert stderr.rstrip().endswith("KeyboardInterrupt")
+    assert "Exception in thread" not in stderr
