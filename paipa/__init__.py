@@ -8,15 +8,21 @@
 [0, 2, 4, 6, 8]
 """
 
+from ._background import BackgroundRun
 from ._compat import combine_pipeline
 from ._decorators import StepDecorator, step
-from ._ops import Chunk, chunk, consume, flatten, identity_step
-from ._pipeline import Chain, Pipeline, RunResult
+from ._ops import Batch, Chunk, batch, chunk, consume, flatten, identity_step
+from ._options import ErrorPolicy, StepOptions
+from ._pipeline import Chain, Pipeline
+from ._run_result import RunResult
 from ._step import Processor, Skip, Step, StepKind
 
 __all__ = [
+    "BackgroundRun",
+    "Batch",
     "Chain",
     "Chunk",
+    "ErrorPolicy",
     "Pipeline",
     "Processor",
     "RunResult",
@@ -24,6 +30,8 @@ __all__ = [
     "Step",
     "StepDecorator",
     "StepKind",
+    "StepOptions",
+    "batch",
     "chunk",
     "combine_pipeline",
     "consume",
@@ -36,6 +44,8 @@ __version__ = "0.1.0"
 
 # Tracebacks, reprs and the docs say paipa.Pipeline, not paipa._pipeline.Pipeline.
 for _public in (
+    BackgroundRun,
+    Batch,
     Chain,
     Chunk,
     Pipeline,
@@ -44,6 +54,8 @@ for _public in (
     Skip,
     Step,
     StepDecorator,
+    StepOptions,
+    batch,
     chunk,
     combine_pipeline,
     consume,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
-__all__ = ["is_iterable", "positive_int"]
+__all__ = ["is_iterable", "positive_int", "seconds"]
 
 
 def positive_int(value: object, what: str, minimum: int = 1) -> int:
@@ -20,3 +21,13 @@ def positive_int(value: object, what: str, minimum: int = 1) -> int:
 def is_iterable(value: object) -> TypeGuard[Iterable[Any]]:
     """Tell whether `value` is an iterable (but not a class, which is merely callable)."""
     return isinstance(value, Iterable) and not isinstance(value, type)
+
+
+def seconds(value: object, what: str, *, allow_zero: bool = True) -> float:
+    """Return `value` as a finite number of seconds (> 0 unless `allow_zero`), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{what} must be a finite number of seconds {bound}, got {value!r}")
+    return float(value)

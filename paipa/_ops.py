@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import TypeVar, final
+from typing import Any, ClassVar, TypeVar, final
 
-from ._checks import positive_int
+from ._checks import positive_int, seconds
 
-__all__ = ["Chunk", "chunk", "consume", "flatten", "identity_step"]
+__all__ = ["Batch", "Chunk", "batch", "chunk", "consume", "flatten", "identity_step"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,71 @@ class Chunk:
 
     def __repr__(self) -> str:
         return f"paipa.chunk({self.size})"
+
+
+@final
+class Batch:
+    """The step made by `batch`: lists of up to ``size`` items, or fewer after a stall.
+
+    It always runs in a thread of its own (one worker), where it can wait for
+    input with a timeout; run inline it could not notice a stall.
+    """
+
+    __slots__ = ("size", "timeout")
+
+    takes_timed_input = True
+    """Tells the threaded engine to give this step an input it can wait on with a timeout."""
+    step_options: ClassVar[dict[str, Any]] = {"workers": 1}
+    """The options this callable gets when it becomes a step."""
+
+    def __init__(self, size: int, timeout: float) -> None:
+        """Group items by `size`; emit a partial list once input stalls for `timeout` s."""
+        self.size: int = positive_int(size, "batch size")
+        self.timeout: float = seconds(timeout, "batch timeout", allow_zero=False)
+
+    @property
+    def __name__(self) -> str:
+        """The name shown in plans and error notes."""
+        return f"batch({self.size}, {self.timeout:g})"
+
+    def __call__(self, items: Iterable[T], /) -> Iterator[list[T]]:
+        """Yield lists of up to ``size`` items; a shorter one whenever input stalls."""
+        take_within = getattr(items, "take_within", None)
+        if take_within is None:  # not fed by the threaded engine: plain chunks
+            yield from Chunk(self.size)(items)
+            return
+        pending: list[T] = []
+        while True:
+            taken = take_within(self.size - len(pending), self.timeout if pending else None)
+            if taken is None:  # a stall: send what there is
+                yield pending
+                pending = []
+                continue
+            if not taken:
+                break
+            pending.extend(taken)
+            if len(pending) >= self.size:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    def __repr__(self) -> str:
+        return f"paipa.batch({self.size}, {self.timeout:g})"
+
+
+def batch(size: int, timeout: float) -> Batch:
+    """Return a step grouping items into lists of `size`, or fewer once input stalls.
+
+    For pipelines fed while running: a list goes out as soon as it is full, or
+    when no new item has come for `timeout` seconds. The step runs in a thread
+    of its own.
+
+    >>> from paipa import Pipeline, batch
+    >>> (Pipeline(range(5)) | batch(2, timeout=0.5)).collect()
+    [[0, 1], [2, 3], [4]]
+    """
+    return Batch(size, timeout)
 
 
 def chunk(size: int) -> Chunk:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, cast
 
 from typing_extensions import TypedDict
 
-from ._checks import positive_int
+from ._checks import positive_int, seconds
 
 __all__ = ["ErrorPolicy", "StepOptions", "check_options"]
 
@@ -57,14 +56,6 @@ def _check_retry_on(value: object) -> tuple[type[Exception], ...]:
     return tuple(checked)
 
 
-def _check_backoff(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"backoff must be a number of seconds, got {value!r}")
-    if value < 0 or not math.isfinite(value):
-        raise ValueError(f"backoff must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
-
-
 def _check_on_error(value: object) -> object:
     if value in ("raise", "skip") or callable(value):
         return value
@@ -97,7 +88,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "queue_size": _optional_positive("queue_size"),
     "retries": lambda value: positive_int(value, "retries", minimum=0),
     "retry_on": _check_retry_on,
-    "backoff": _check_backoff,
+    "backoff": lambda value: seconds(value, "backoff"),
     "on_error": _check_on_error,
 }
 

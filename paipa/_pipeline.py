@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
+from ._background import BackgroundRun
 from ._engine import _results
 from ._engine._policy import Policies
 from ._plan import Plan, compile_plan
-from ._source import Source
+from ._run_result import RunResult, run_result
+from ._source import FEED, Source
 from ._step import Processor, Step, as_step
 
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
@@ -42,27 +44,6 @@ def to_steps(value: object) -> Steps:
     return (as_step(value),)
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What `Pipeline.run` reports once the pipeline has finished."""
-
-    items: int
-    """Items that came out of the last step."""
-    seconds: float
-    """Wall-clock time of the run."""
-    retries: int = 0
-    """Attempts made again by steps with ``retries``."""
-    skipped: int = 0
-    """Items dropped after failing, by ``on_error="skip"`` or a dead-letter callable."""
-    dead_lettered: int = 0
-    """Failed items handed to an ``on_error`` callable."""
-
-    @property
-    def rate(self) -> float:
-        """Items out per second (0.0 for an instant run)."""
-        return self.items / self.seconds if self.seconds > 0 else 0.0
-
-
 class Pipeline(Generic[T_co]):
     """A source and the steps its items flow through; immutable and re-runnable.
 
@@ -80,11 +61,23 @@ class Pipeline(Generic[T_co]):
     __slots__ = ("_plan", "_source", "_steps")
 
     @overload
+    def __init__(self, /) -> None: ...
+    @overload
     def __init__(self, source: Iterable[T_co], /) -> None: ...
     @overload
     def __init__(self, source: Callable[[], Iterable[T_co]], /) -> None: ...
-    def __init__(self, source: Iterable[T_co] | Callable[[], Iterable[T_co]], /) -> None:
-        """Read from `source`: an iterable, a one-shot iterator, or a zero-argument callable."""
+    @overload
+    def __init__(self, source: queue.Queue[T_co], /) -> None: ...
+    def __init__(
+        self,
+        source: Iterable[T_co] | Callable[[], Iterable[T_co]] | queue.Queue[T_co] = FEED,
+        /,
+    ) -> None:
+        """Read from `source`: an iterable, a one-shot iterator, or a zero-argument callable.
+
+        Without a source, or with a `queue.Queue`, the pipeline is fed while it
+        runs in the background: see `start` and `BackgroundRun.put`.
+        """
         self._source = Source(source)
         self._steps: Steps = ()
         self._plan: Plan | None = None
@@ -140,15 +133,15 @@ class Pipeline(Generic[T_co]):
         policies = Policies()
         started = time.perf_counter()
         items = _results.count(self.plan, self._source, policies)
-        seconds = time.perf_counter() - started
-        counts = policies.counts.values()
-        return RunResult(
-            items,
-            seconds,
-            retries=sum(count.retries for count in counts),
-            skipped=sum(count.skipped for count in counts),
-            dead_lettered=sum(count.dead_lettered for count in counts),
-        )
+        return run_result(items, time.perf_counter() - started, policies)
+
+    def start(self) -> BackgroundRun[T_co]:
+        """Start the pipeline in the background and return its handle at once.
+
+        Iterate the handle to receive the outputs; otherwise they are dropped
+        (beyond a bounded number), so a run for side effects never waits.
+        """
+        return BackgroundRun(self.plan, self._source, Policies())
 
     def __repr__(self) -> str:
         names = " | ".join(member.name for member in self._steps)

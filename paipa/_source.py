@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -9,9 +10,12 @@ from typing import Any, Literal
 from ._checks import is_iterable
 from ._step import describe_callable
 
-__all__ = ["Source"]
+__all__ = ["FEED", "Source"]
 
-SourceKind = Literal["iterable", "iterator", "factory"]
+SourceKind = Literal["iterable", "iterator", "factory", "feed", "queue"]
+
+FEED: Any = object()
+"""Stands for "no source": the pipeline is fed while it runs in the background."""
 
 
 class Source:
@@ -20,14 +24,22 @@ class Source:
     - an iterable that is not its own iterator (a list, a range): re-runnable;
     - a one-shot iterator (a generator, a file, a cursor): one run only, a
       second run raises `RuntimeError` instead of silently yielding nothing;
-    - a zero-argument callable: called at every run for a fresh iterable.
+    - a zero-argument callable: called at every run for a fresh iterable;
+    - nothing (`FEED`), or a `queue.Queue`: fed while running in the background
+      (``Pipeline.start()``, then ``put``), see `paipa.BackgroundRun`.
     """
 
     __slots__ = ("_lock", "_taken", "kind", "name", "value")
 
     def __init__(self, value: object) -> None:
-        if is_iterable(value):
-            kind: SourceKind = "iterator" if isinstance(value, Iterator) else "iterable"
+        if value is FEED:
+            kind: SourceKind = "feed"
+            name = "fed while running"
+        elif isinstance(value, queue.Queue):
+            kind = "queue"
+            name = "a queue.Queue"
+        elif is_iterable(value):
+            kind = "iterator" if isinstance(value, Iterator) else "iterable"
             name = type(value).__name__
             if kind == "iterator":
                 name = str(getattr(value, "__name__", name))
@@ -49,6 +61,12 @@ class Source:
         """Return the iterator for one run (calling a factory source)."""
         if self.kind == "iterable":
             return iter(self.value)
+        if self.kind in ("feed", "queue"):
+            raise TypeError(
+                f"this pipeline is {'fed' if self.kind == 'feed' else 'read from a queue'} "
+                "while it runs: start it with pipeline.start() and give it items with "
+                "put() / put_all(), then finish()"
+            )
         if self.kind == "iterator":
             with self._lock:
                 if self._taken:

@@ -330,7 +330,7 @@ def as_step(value: object) -> Step[Any, Any]:
             "Step, a Chain, a Processor class, a callable taking an iterable, or a list of these"
         )
     if callable(value):
-        return make_step(value, "iterator", {})
+        return make_step(value, "iterator", check_options(getattr(value, "step_options", {})))
     process: Callable[..., Any] = getattr(value, "process")  # noqa: B009 - checked above
     return Step(process, "iterator", type(value).__name__)
 

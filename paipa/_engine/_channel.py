@@ -15,6 +15,7 @@ The edges of a channel's life, named as trio names them:
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -84,13 +85,28 @@ class Channel:
         Waits while the channel is empty and open; returns an empty list once
         it is closed and drained.
         """
+        taken = self.get_within(limit, None)
+        assert taken is not None  # without a timeout, get_within always returns
+        return taken
+
+    def get_within(self, limit: int, timeout: float | None) -> tuple[int, list[Any]] | None:
+        """Like `get`, but return None if no item came within `timeout` seconds."""
         with self._lock:
+            deadline = None if timeout is None else time.monotonic() + timeout
             while not self._size:
                 if self._cancelled:
                     raise Cancelled
                 if not self._producers:
                     return self._taken, []
-                self._not_empty.wait()
+                if deadline is None:
+                    self._not_empty.wait()
+                elif (
+                    not self._not_empty.wait(max(0.0, deadline - time.monotonic()))
+                    and not self._size
+                    and self._producers
+                    and not self._cancelled
+                ):
+                    return None
             if self._cancelled:
                 raise Cancelled
             batches = self._batches

@@ -97,7 +97,7 @@ class Policies:
     ) -> None:
         """Count into `counts` (by step position); wait between attempts with `pause`."""
         self.counts: dict[int, ErrorCounts] = {} if counts is None else counts
-        self.pause = pause
+        self.pause: Callable[[float], object] = pause
 
     def wrap(self, member: Step[Any, Any], position: int, function: Callable[[Any], Any]) -> Any:
         """Return `function` with the policy of the step at `position` applied."""

@@ -40,11 +40,12 @@ from .._step import Processor, Skip, Step
 from . import _inline
 from ._blame import Site, add_note
 from ._channel import Cancelled, Channel
+from ._control import Control
 from ._fused import fused_loop
 from ._order import Reorder
 from ._policy import ErrorCounts, Policies
 
-__all__ = ["running"]
+__all__ = ["TimedInput", "running"]
 
 BATCH = 64
 """The most items a worker takes from, or puts into, a channel at once (and never more
@@ -102,13 +103,15 @@ class _Run:
             self.errors.append(error)
         self.cancel()
 
-    def cancel(self) -> None:
-        """Wake every thread blocked on a channel with `Cancelled`."""
+    def cancel(self) -> int:
+        """Wake every thread blocked on a channel with `Cancelled`; return items dropped."""
         self.cancelled.set()
+        waiting = sum(len(channel) for channel in self.channels)
         for channel in self.channels:
             channel.cancel()
         for reorder in self.reorders:
             reorder.cancel()
+        return waiting
 
     def stop(self) -> None:
         """Cancel whatever still runs and join every thread."""
@@ -154,13 +157,23 @@ def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
 
 def _feed(plan: Plan, source: Source, outbox: Channel, policies: Policies) -> None:
     """Open the source, run the first inline steps and fill the first channel (the feeder)."""
+    pending: list[Any] = []
+    if hasattr(source.value, "on_wait"):
+        # A source that says when it is about to wait (a fed run's input): pass
+        # on what has been batched before waiting, so no item waits for the next.
+        def flush() -> None:
+            if pending:
+                outbox.put(pending[:])
+                pending.clear()
+
+        source.value.on_wait = flush
     with _inline.running(plan, source, policies) as results:
         if not plan.stages and _inline.is_inert(results):
             # An in-memory source cannot stall: move it in full batches.
             while batch := list(itertools.islice(results, min(BATCH, outbox.capacity))):
                 outbox.put(batch)
         else:
-            _pump(results, outbox, [])
+            _pump(results, outbox, pending)
 
 
 def _batches(
@@ -175,6 +188,35 @@ def _batches(
         yield batch
 
 
+class TimedInput:
+    """The input of a step that wants to notice stalls (``batch``): `take_within`."""
+
+    def __init__(self, inbox: Channel, before_get: Callable[[], None]) -> None:
+        self._inbox = inbox
+        self._before_get = before_get
+        self._plain: Iterator[Any] | None = None
+
+    def take_within(self, limit: int, timeout: float | None) -> list[Any] | None:
+        """Return up to `limit` items; [] at the end; None if none came within `timeout`."""
+        self._before_get()
+        taken = self._inbox.get_within(limit, timeout)
+        return None if taken is None else taken[1]
+
+    def __iter__(self) -> TimedInput:
+        """Iterate the items plainly, without noticing stalls."""
+        return self
+
+    def __next__(self) -> Any:
+        """Return the next item, waiting as long as it takes."""
+        if self._plain is None:
+            self._plain = itertools.chain.from_iterable(iter(self._take_all, []))
+        return next(self._plain)
+
+    def _take_all(self) -> list[Any]:
+        taken = self.take_within(BATCH, None)
+        return [] if taken is None else taken
+
+
 def _stream(
     plan: Plan, inbox: Channel, outbox: Channel, policies: Policies, worker: tuple[int, int]
 ) -> None:
@@ -187,7 +229,12 @@ def _stream(
             outbox.put(pending[:])
             pending.clear()
 
-    items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), flush))
+    items: Iterator[Any] | TimedInput
+    first = plan.stages[0].segments[0].steps[0]
+    if getattr(first.function, "takes_timed_input", False):
+        items = TimedInput(inbox, flush)
+    else:
+        items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), flush))
     with _inline.running(plan, items, policies, worker) as results:
         _pump(results, outbox, pending)
 
@@ -304,7 +351,10 @@ class _Layout:
 
 @contextmanager
 def running(
-    plan: Plan, source: Source | Iterator[Any], policies: Policies | None = None
+    plan: Plan,
+    source: Source | Iterator[Any],
+    policies: Policies | None = None,
+    control: Control | None = None,
 ) -> Generator[Iterator[Any], None, None]:
     """Start a threaded run of `plan` over `source`; yield the caller's output iterator.
 
@@ -315,6 +365,8 @@ def running(
     run = _Run(plan, None if policies is None else policies.counts)
     if not isinstance(source, Source):
         source = Source(source)
+    if control is not None:
+        control.register(run.cancel)
     layout = _Layout(run, plan, source)
     try:
         with _inline.running(layout.caller_plan, layout.outputs, run.policies) as outputs:
