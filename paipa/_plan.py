@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,42 +106,37 @@ class Plan:
         return f"inline in a thread of its own, {counted}, fed by a queue of {stage.queue_size}"
 
 
+def _groups(
+    steps: Sequence[Step[Any, Any]], first: int, together: Callable[[Step[Any, Any]], bool]
+) -> Iterator[tuple[bool, int, tuple[Step[Any, Any], ...]]]:
+    """Yield (joined, position, steps): maximal runs that go `together`, the rest one by one."""
+    position = first
+    for joined, group in itertools.groupby(steps, key=together):
+        members = tuple(group)
+        if joined:
+            yield True, position, members
+        else:
+            for offset, member in enumerate(members):
+                yield False, position + offset, (member,)
+        position += len(members)
+
+
 def _segments(steps: Sequence[Step[Any, Any]], first: int) -> tuple[Segment, ...]:
     """Group inline steps: runs of item steps fuse, iterator steps nest."""
-    segments: list[Segment] = []
-    pending: list[Step[Any, Any]] = []
-    start = first
-    for position, member in enumerate(steps, first):
-        if member.kind in ITEM_KINDS:
-            if not pending:
-                start = position
-            pending.append(member)
-            continue
-        if pending:
-            segments.append(Segment("fused", tuple(pending), start))
-            pending = []
-        segments.append(Segment("nested", (member,), position))
-    if pending:
-        segments.append(Segment("fused", tuple(pending), start))
-    return tuple(segments)
+    return tuple(
+        Segment("fused" if fused else "nested", members, position)
+        for fused, position, members in _groups(steps, first, lambda m: m.kind in ITEM_KINDS)
+    )
 
 
 def compile_plan(steps: Sequence[Step[Any, Any]]) -> Plan:
     """Split the steps into stages: each step with workers alone, the rest inline."""
     stages: list[Stage] = []
-    inline: list[Step[Any, Any]] = []
-    first = 1
-    for position, member in enumerate(steps, 1):
-        if member.workers is None:
-            if not inline:
-                first = position
-            inline.append(member)
-            continue
+    for inline, position, members in _groups(steps, 1, lambda m: m.workers is None):
         if inline:
-            stages.append(Stage(_segments(inline, first)))
-            inline = []
-        kind: Literal["fused", "nested"] = "nested" if member.kind == "iterator" else "fused"
-        stages.append(Stage((Segment(kind, (member,), position),), member.workers))
-    if inline:
-        stages.append(Stage(_segments(inline, first)))
+            stages.append(Stage(_segments(members, position)))
+        else:
+            (member,) = members
+            kind: Literal["fused", "nested"] = "nested" if member.kind == "iterator" else "fused"
+            stages.append(Stage((Segment(kind, members, position),), member.workers))
     return Plan(tuple(stages), len(steps))

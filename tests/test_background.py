@@ -3,6 +3,7 @@
 import itertools
 import queue
 import threading
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -199,3 +200,24 @@ def test_batch_refuses_bad_sizes_and_timeouts(
 ) -> None:
     with pytest.raises(error):
         batch(size, timeout)
+
+
+def test_a_trickled_item_does_not_wait_for_later_ones() -> None:
+    # Through a threaded item step, an inline stage between threaded ones, a
+    # threaded iterator step and the caller: each put item comes out before the
+    # next is put (the test's timeout fails it if one waits for a batch to fill).
+    @step(workers=2)
+    def tagged(items: Iterable[int]) -> Iterator[str]:
+        for item in items:
+            yield f"<{item}>"
+
+    pipeline = (
+        Pipeline() | double | step.map(lambda x: x + 1) | tagged | double.with_options(workers=1)
+    )
+    run = pipeline.start()
+    results = iter(run)
+    for item in range(20):
+        run.put(item)
+        assert next(results) == f"<{2 * item + 1}>" * 2
+    run.finish()
+    assert list(results) == []
