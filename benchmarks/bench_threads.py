@@ -178,11 +178,11 @@ def memory_child(variant: str, count: int) -> None:
             | step.map(slow, workers=1)
         )
         pipeline.run()
-    elif variant == "paipa, queue_size=64":
+    elif variant == "paipa, queue_size=16":
         pipeline = (
             Pipeline(lambda: big_items(count))
-            | step.map(bytes.upper, workers=4, queue_size=64)
-            | step.map(slow, workers=1, queue_size=64)
+            | step.map(bytes.upper, workers=4, queue_size=16)
+            | step.map(slow, workers=1, queue_size=16)
         )
         pipeline.run()
     elif variant == "paipa, fast then slow consumer":
@@ -201,7 +201,7 @@ def memory(count: int) -> None:
     print("Peak RSS growth over the RSS before the run, each variant in a fresh process.\n")
     print("| variant | peak RSS growth (MiB) |")
     print("|---|---:|")
-    variants = ("paipa", "paipa, queue_size=64", "paipa, fast then slow consumer")
+    variants = ("paipa", "paipa, queue_size=16", "paipa, fast then slow consumer")
     for variant in (*variants, "ThreadPoolExecutor.map"):
         output = subprocess.run(
             [sys.executable, __file__, "--memory-child", variant, "--items", str(count)],

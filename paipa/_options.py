@@ -23,12 +23,15 @@ class StepOptions(TypedDict, total=False):
     name: str
     """The name shown by ``explain()``, in error notes and by the debugger."""
     workers: int | None
-    """Run the step in this many threads of its own; None runs it inline."""
+    """Run the step in this many threads of its own; None runs it inline. An item step
+    spreads its items over the workers; an iterator step runs one generator per worker
+    over the shared input, so any state in the generator is per worker."""
     ordered: bool
     """With several workers, keep the input order (the default) or yield as ready."""
     queue_size: int | None
     """Threaded steps: items the channel in front of the step holds (default 1024); the
-    last threaded step's also sets the channel after it."""
+    last threaded step's also sets the channel after it. Lower it for big items: with
+    several MB per item, a handful is plenty."""
     retries: int
     """Item steps: try a failing item again up to this many times."""
     retry_on: type[Exception] | tuple[type[Exception], ...]
