@@ -1,5 +1,7 @@
 """pyright and mypy, both strict, are clean on paipa/ and on the inference cases here."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -27,32 +29,49 @@ def test_package_and_inference_cases_are_clean(checker: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+PROBE = textwrap.dedent(
+    """
+    from paipa import Pipeline, step
+
+    @step.map
+    def to_text(x: int) -> str:
+        return str(x)
+
+    Pipeline(range(3)) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    """
+)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
 def test_expected_error_comments_fail_when_the_error_disappears(
     checker: str, tmp_path: Path
 ) -> None:
-    # Inside the project so that its checker configuration applies; removed afterwards.
-    probe = ROOT / "tests" / "typing" / f"probe_{checker}_{tmp_path.name}.py"
-    probe.write_text(
-        textwrap.dedent(
-            """
-            from paipa import Pipeline, step
-
-            @step.map
-            def to_text(x: int) -> str:
-                return str(x)
-
-            Pipeline(range(3)) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
-            """
+    # The same settings as the project's, in a folder of the test's own.
+    (tmp_path / "probe.py").write_text(PROBE)
+    (tmp_path / "pyrightconfig.json").write_text(
+        json.dumps(
+            {
+                "typeCheckingMode": "strict",
+                "enableTypeIgnoreComments": False,
+                "reportUnnecessaryTypeIgnoreComment": "error",
+                "reportUnusedExpression": False,
+                "extraPaths": [str(ROOT)],
+            }
         )
     )
-    try:
-        result = check(checker, str(probe))
-    finally:
-        probe.unlink()
+    flags = ["--strict", "--warn-unused-ignores", "--no-incremental"] if checker == "mypy" else []
+    result = subprocess.run(
+        [*CHECKERS[checker], *flags, "probe.py"],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    assert "probe.py:8" in output, output
     assert "nused" in output or "nnecessary" in output, output
 
 
