@@ -10,7 +10,11 @@
 
 from ._background import BackgroundRun
 from ._compat import combine_pipeline
+from ._debug._debugger import PipelineRuntimeDebugger
+from ._debug._reporters import CallbackReporter, LoggingReporter, ProgressReporter, Reporter
+from ._debug._stats import Snapshot, StepStats
 from ._decorators import StepDecorator, step
+from ._engine._recorder import tally
 from ._ops import Batch, Chunk, batch, chunk, consume, flatten, identity_step
 from ._options import ErrorPolicy, StepOptions
 from ._pipeline import Chain, Pipeline
@@ -20,17 +24,24 @@ from ._step import Processor, Skip, Step, StepKind
 __all__ = [
     "BackgroundRun",
     "Batch",
+    "CallbackReporter",
     "Chain",
     "Chunk",
     "ErrorPolicy",
+    "LoggingReporter",
     "Pipeline",
+    "PipelineRuntimeDebugger",
     "Processor",
+    "ProgressReporter",
+    "Reporter",
     "RunResult",
     "Skip",
+    "Snapshot",
     "Step",
     "StepDecorator",
     "StepKind",
     "StepOptions",
+    "StepStats",
     "batch",
     "chunk",
     "combine_pipeline",
@@ -38,6 +49,7 @@ __all__ = [
     "flatten",
     "identity_step",
     "step",
+    "tally",
 ]
 
 __version__ = "0.1.0"
@@ -46,21 +58,29 @@ __version__ = "0.1.0"
 for _public in (
     BackgroundRun,
     Batch,
+    CallbackReporter,
     Chain,
     Chunk,
+    LoggingReporter,
     Pipeline,
+    PipelineRuntimeDebugger,
     Processor,
+    ProgressReporter,
+    Reporter,
     RunResult,
     Skip,
+    Snapshot,
     Step,
     StepDecorator,
     StepOptions,
+    StepStats,
     batch,
     chunk,
     combine_pipeline,
     consume,
     flatten,
     identity_step,
+    tally,
 ):
     _public.__module__ = __name__
 del _public

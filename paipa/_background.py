@@ -21,11 +21,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from ._engine import _results
 from ._engine._channel import Cancelled, Channel
+from ._engine._context import RunContext
 from ._engine._control import Control
 from ._engine._policy import Policies
 from ._plan import DEFAULT_QUEUE_SIZE, Plan
@@ -200,16 +202,23 @@ class BackgroundRun(Generic[T_co]):
     [2, 4, 6]
     """
 
-    def __init__(self, plan: Plan, source: Source, policies: Policies) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        source: Source,
+        observed: Callable[[], AbstractContextManager[RunContext]],
+    ) -> None:
         """Start running `plan` over `source` in the background (use `Pipeline.start`)."""
         self._plan = plan
-        self._policies = policies
+        self._observed = observed
+        self._policies = Policies()
         self._control = Control()
         self._feed: _Feed | None = None
         self._stopping = threading.Event()
         self._outputs = _Outputs(DEFAULT_QUEUE_SIZE)
         self._control.register(self._outputs.cancel)
         self._error: BaseException | None = None
+        self._context: RunContext | None = None
         self._items = 0
         self._started = time.perf_counter()
         self._seconds: float | None = None
@@ -234,7 +243,10 @@ class BackgroundRun(Generic[T_co]):
 
     def _sink(self) -> None:
         try:
-            with _results.running(self._plan, self._input(), self._policies, self._control) as out:
+            with (
+                self._observed() as context,
+                _results.running(self._plan, self._input(), self._with(context)) as out,
+            ):
                 # One output at a time: an output never waits for the next one.
                 deliver = self._outputs.deliver
                 for item in out:
@@ -247,6 +259,12 @@ class BackgroundRun(Generic[T_co]):
         finally:
             self._seconds = time.perf_counter() - self._started
             self._outputs.end()
+
+    def _with(self, context: RunContext) -> RunContext:
+        context.control = self._control
+        self._policies = context.policies
+        self._context = context
+        return context
 
     @property
     def alive(self) -> bool:
@@ -320,4 +338,6 @@ class BackgroundRun(Generic[T_co]):
         self.join()
 
     def _result(self) -> RunResult:
-        return run_result(self._items, self._seconds or 0.0, self._policies)
+        recorder = self._context.recorder if self._context is not None else None
+        stats = recorder.snapshot(final=True) if recorder is not None else None
+        return run_result(self._items, self._seconds or 0.0, self._policies, stats)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, overload
 
 from ._checks import is_iterable
+from ._debug._debugger import PipelineRuntimeDebugger
 from ._pipeline import Pipeline, to_steps
 
 __all__ = ["combine_pipeline"]
@@ -13,16 +14,18 @@ __all__ = ["combine_pipeline"]
 
 @overload
 def combine_pipeline(
-    source: Iterable[Any], steps: Iterable[Any], debugger: object | None = None
+    source: Iterable[Any], steps: Iterable[Any], debugger: PipelineRuntimeDebugger | None = None
 ) -> Iterator[Any]: ...
 @overload
 def combine_pipeline(
-    source: Callable[..., Iterable[Any]], steps: Iterable[Any], debugger: object | None = None
+    source: Callable[..., Iterable[Any]],
+    steps: Iterable[Any],
+    debugger: PipelineRuntimeDebugger | None = None,
 ) -> Callable[..., Iterator[Any]]: ...
 def combine_pipeline(
     source: Iterable[Any] | Callable[..., Iterable[Any]],
     steps: Iterable[Any],
-    debugger: object | None = None,
+    debugger: PipelineRuntimeDebugger | None = None,
 ) -> Iterator[Any] | Callable[..., Iterator[Any]]:
     """Nest `steps` around `source` and return the resulting iterator.
 
@@ -40,7 +43,10 @@ def combine_pipeline(
     """
     members = to_steps(list(steps))
     if is_iterable(source):
-        return iter(Pipeline(source) | members)
+        pipeline = Pipeline(source) | members
+        if debugger is not None:
+            pipeline = pipeline.debug_with(debugger)
+        return iter(pipeline)
     if not callable(source):
         raise TypeError(
             f"combine_pipeline() needs an iterable or a callable source, got {source!r}"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, cast, overload
 
 from ._background import BackgroundRun
+from ._debug._debugger import PipelineRuntimeDebugger, check_debugger
+from ._debug._reporters import Reporter
 from ._engine import _results
-from ._engine._policy import Policies
+from ._engine._context import RunContext
 from ._plan import Plan, compile_plan
 from ._run_result import RunResult, run_result
 from ._source import FEED, Source
@@ -58,7 +62,7 @@ class Pipeline(Generic[T_co]):
     [0, 2, 4, 6]
     """
 
-    __slots__ = ("_plan", "_source", "_steps")
+    __slots__ = ("_debugger", "_plan", "_source", "_steps")
 
     @overload
     def __init__(self, /) -> None: ...
@@ -81,13 +85,17 @@ class Pipeline(Generic[T_co]):
         self._source = Source(source)
         self._steps: Steps = ()
         self._plan: Plan | None = None
+        self._debugger: PipelineRuntimeDebugger | None = None
 
     @classmethod
-    def _extend(cls, source: Source, steps: Steps) -> Pipeline[Any]:
+    def _extend(
+        cls, source: Source, steps: Steps, debugger: PipelineRuntimeDebugger | None
+    ) -> Pipeline[Any]:
         pipeline: Pipeline[Any] = cls.__new__(cls)
         pipeline._source = source
         pipeline._steps = steps
         pipeline._plan = None
+        pipeline._debugger = debugger
         return pipeline
 
     @property
@@ -107,33 +115,63 @@ class Pipeline(Generic[T_co]):
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
     def __or__(self, other: StepLike, /) -> Pipeline[Any]:
         """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
-        return Pipeline._extend(self._source, self._steps + to_steps(other))
+        return Pipeline._extend(self._source, self._steps + to_steps(other), self._debugger)
+
+    def debug(
+        self, reporters: Sequence[Reporter] | None = None, interval: float = 5.0
+    ) -> Pipeline[T_co]:
+        """Return this pipeline with the runtime debugger on.
+
+        Every `interval` seconds, and once at the end, each reporter gets a
+        `Snapshot` of per-step figures (counts, time, throughput, CPU, memory,
+        errors, queues); without reporters they are logged (`LoggingReporter`).
+        `run()` returns the final snapshot as ``RunResult.stats``.
+        """
+        return self.debug_with(PipelineRuntimeDebugger(reporters, interval))
+
+    def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co]:
+        """Return this pipeline reporting through an existing `debugger`."""
+        return Pipeline._extend(self._source, self._steps, check_debugger(debugger))
 
     @property
     def plan(self) -> Plan:
         """The compiled plan (stages, fused steps); computed once."""
         if self._plan is None:
-            self._plan = compile_plan(self._steps)
+            self._plan = compile_plan(self._steps, fuse=self._debugger is None)
         return self._plan
 
     def explain(self) -> str:
         """Return a readable description of how the pipeline will run."""
         return self.plan.explain(f"{self._source.name} ({self._source.kind})")
 
+    def _observed(self) -> AbstractContextManager[RunContext]:
+        """Return the context of one run: measured by the debugger, if it is on."""
+        if self._debugger is None:
+            return contextlib.nullcontext(RunContext())
+        return self._debugger.observing(self._steps, self._source, RunContext())
+
     def __iter__(self) -> Iterator[T_co]:
         """Run the pipeline, streaming its results."""
-        return _results.iterate(self.plan, self._source)
+        if self._debugger is None:
+            return _results.iterate(self.plan, self._source)
+        return self._iterate_observed()
+
+    def _iterate_observed(self) -> Iterator[T_co]:
+        with self._observed() as context:
+            yield from _results.iterate(self.plan, self._source, context)
 
     def collect(self) -> list[T_co]:
         """Run the pipeline and return its results as a list."""
-        return _results.collect(self.plan, self._source)
+        with self._observed() as context:
+            return _results.collect(self.plan, self._source, context)
 
     def run(self) -> RunResult:
         """Run the pipeline for its effects, dropping the results; report what it did."""
-        policies = Policies()
         started = time.perf_counter()
-        items = _results.count(self.plan, self._source, policies)
-        return run_result(items, time.perf_counter() - started, policies)
+        with self._observed() as context:
+            items = _results.count(self.plan, self._source, context)
+        stats = self._debugger.last_snapshot if self._debugger is not None else None
+        return run_result(items, time.perf_counter() - started, context.policies, stats)
 
     def start(self) -> BackgroundRun[T_co]:
         """Start the pipeline in the background and return its handle at once.
@@ -141,7 +179,7 @@ class Pipeline(Generic[T_co]):
         Iterate the handle to receive the outputs; otherwise they are dropped
         (beyond a bounded number), so a run for side effects never waits.
         """
-        return BackgroundRun(self.plan, self._source, Policies())
+        return BackgroundRun(self.plan, self._source, self._observed)
 
     def __repr__(self) -> str:
         names = " | ".join(member.name for member in self._steps)

@@ -121,20 +121,28 @@ def _groups(
         position += len(members)
 
 
-def _segments(steps: Sequence[Step[Any, Any]], first: int) -> tuple[Segment, ...]:
-    """Group inline steps: runs of item steps fuse, iterator steps nest."""
-    return tuple(
-        Segment("fused" if fused else "nested", members, position)
-        for fused, position, members in _groups(steps, first, lambda m: m.kind in ITEM_KINDS)
-    )
+def _segments(steps: Sequence[Step[Any, Any]], first: int, fuse: bool) -> tuple[Segment, ...]:
+    """Group inline steps: runs of item steps fuse (unless not `fuse`), iterator steps nest."""
+    segments: list[Segment] = []
+    for fused, position, members in _groups(steps, first, lambda m: m.kind in ITEM_KINDS):
+        if fused and fuse:
+            segments.append(Segment("fused", members, position))
+        else:
+            kind: Literal["fused", "nested"] = "fused" if fused else "nested"
+            segments += [Segment(kind, (m,), position + i) for i, m in enumerate(members)]
+    return tuple(segments)
 
 
-def compile_plan(steps: Sequence[Step[Any, Any]]) -> Plan:
-    """Split the steps into stages: each step with workers alone, the rest inline."""
+def compile_plan(steps: Sequence[Step[Any, Any]], fuse: bool = True) -> Plan:
+    """Split the steps into stages: each step with workers alone, the rest inline.
+
+    With `fuse` false (when debugging), every item step gets a loop of its own,
+    so that each step's outputs can be counted.
+    """
     stages: list[Stage] = []
     for inline, position, members in _groups(steps, 1, lambda m: m.workers is None):
         if inline:
-            stages.append(Stage(_segments(members, position)))
+            stages.append(Stage(_segments(members, position, fuse)))
         else:
             (member,) = members
             kind: Literal["fused", "nested"] = "nested" if member.kind == "iterator" else "fused"

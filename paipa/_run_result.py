@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._debug._stats import Snapshot
 from ._engine._policy import Policies
 
 __all__ = ["RunResult", "run_result"]
@@ -23,6 +24,8 @@ class RunResult:
     """Items dropped after failing, by ``on_error="skip"`` or a dead-letter callable."""
     dead_lettered: int = 0
     """Failed items handed to an ``on_error`` callable."""
+    stats: Snapshot | None = None
+    """With ``Pipeline.debug``: the final figures of every step."""
 
     @property
     def rate(self) -> float:
@@ -30,7 +33,9 @@ class RunResult:
         return self.items / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_result(items: int, seconds: float, policies: Policies) -> RunResult:
+def run_result(
+    items: int, seconds: float, policies: Policies, stats: Snapshot | None = None
+) -> RunResult:
     """Return the result of a run, with the counts its error policies kept."""
     counts = policies.counts.values()
     return RunResult(
@@ -39,4 +44,5 @@ def run_result(items: int, seconds: float, policies: Policies) -> RunResult:
         retries=sum(count.retries for count in counts),
         skipped=sum(count.skipped for count in counts),
         dead_lettered=sum(count.dead_lettered for count in counts),
+        stats=stats,
     )

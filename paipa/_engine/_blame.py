@@ -90,6 +90,13 @@ class Blame:
         if frame is not None and frame not in self._frames:
             self._frames[frame] = where
 
+    def site_at(self, frame: FrameType) -> Site | None:
+        """Return the site a live `frame` is running now, if it is one of this run's."""
+        where = self._frames.get(frame)
+        if where is None or isinstance(where, Site):
+            return where
+        return where.get(frame.f_lineno)
+
     def site_of(self, error: BaseException) -> Site | None:
         """Return the site of the innermost registered frame in the traceback."""
         found = None

@@ -18,6 +18,7 @@ from .._plan import Plan, Segment
 from .._source import Source
 from .._step import Processor, Skip
 from ._blame import Blame, Site, add_note, guard
+from ._context import RunContext
 from ._fused import fused_loop
 from ._policy import Policies
 
@@ -145,23 +146,35 @@ def is_inert(iterator: Iterator[Any]) -> bool:
 def running(
     plan: Plan,
     source: Source | Iterator[Any],
-    policies: Policies | None = None,
+    context: RunContext | None = None,
     worker: tuple[int, int] | None = None,
 ) -> Generator[Iterator[Any], None, None]:
     """Open one run of `plan` over `source`; yield its output iterator.
 
     Exceptions from steps leave with a note naming the step (and `worker`, in
     a threaded stage); on exit every generator the run opened is closed.
-    Error policies count into `policies`.
+    Error policies count into the `context`, and its recorder (when debugging)
+    counts every step's outputs and samples this thread.
     """
-    if policies is None:
-        policies = Policies()
+    if context is None:
+        context = RunContext()
+    policies, recorder = context.policies, context.recorder
     blame = Blame(worker)
     opened: list[Iterator[Any]] = []
     failure: BaseException | None = None
+    if recorder is not None:
+        recorder.watch(blame)
     try:
-        iterator = _open_source(source, blame) if isinstance(source, Source) else source
+        if isinstance(source, Source):
+            iterator = _open_source(source, blame)
+            position: int | None = 0
+        else:
+            iterator, position = source, None  # a channel or feed: time here is waiting
         opened.append(iterator)
+        boundary = None
+        if recorder is not None:
+            iterator, boundary = recorder.measure(position, iterator, None)
+            opened.append(iterator)
         total = plan.step_count
         for stage in plan.stages:
             for segment in stage.segments:
@@ -170,6 +183,9 @@ def running(
                 else:
                     iterator = _open_nested(segment, iterator, blame, total)
                 opened.append(iterator)
+                if recorder is not None:
+                    iterator, boundary = recorder.measure(segment.positions[-1], iterator, boundary)
+                    opened.append(iterator)
         yield iterator
     except BaseException as error:
         failure = error
@@ -178,3 +194,5 @@ def running(
         raise
     finally:
         _close(opened, failure)
+        if recorder is not None:
+            recorder.unwatch()

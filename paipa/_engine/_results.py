@@ -13,39 +13,39 @@ from typing import Any
 from .._plan import Plan
 from .._source import Source
 from . import _inline, _threads
-from ._control import Control
-from ._policy import Policies
+from ._context import RunContext
 
 __all__ = ["collect", "count", "iterate", "running"]
 
 
 def running(
-    plan: Plan,
-    source: Source | Iterator[Any],
-    policies: Policies | None = None,
-    control: Control | None = None,
+    plan: Plan, source: Source | Iterator[Any], context: RunContext | None = None
 ) -> AbstractContextManager[Iterator[Any]]:
     """Open one run of `plan` with the engine it needs (threads only if a step has workers)."""
     if plan.threaded:
-        return _threads.running(plan, source, policies, control)
-    return _inline.running(plan, source, policies)
+        return _threads.running(plan, source, context)
+    return _inline.running(plan, source, context)
 
 
-def iterate(plan: Plan, source: Source | Iterator[Any]) -> Iterator[Any]:
+def iterate(
+    plan: Plan, source: Source | Iterator[Any], context: RunContext | None = None
+) -> Iterator[Any]:
     """Yield the results of one run, streaming."""
-    with running(plan, source) as results:
+    with running(plan, source, context) as results:
         yield from results
 
 
-def collect(plan: Plan, source: Source | Iterator[Any]) -> list[Any]:
+def collect(
+    plan: Plan, source: Source | Iterator[Any], context: RunContext | None = None
+) -> list[Any]:
     """Return the results of one run as a list."""
-    with running(plan, source) as results:
+    with running(plan, source, context) as results:
         return list(results)
 
 
-def count(plan: Plan, source: Source | Iterator[Any], policies: Policies | None = None) -> int:
+def count(plan: Plan, source: Source | Iterator[Any], context: RunContext | None = None) -> int:
     """Run to the end, dropping the results; return how many there were."""
-    with running(plan, source, policies) as results:
+    with running(plan, source, context) as results:
         # zip pulls `results` first, so `remaining` only advances per real item;
         # repeat() hands out None without allocating, unlike itertools.count().
         remaining = itertools.repeat(None, sys.maxsize)

@@ -40,10 +40,11 @@ from .._step import Processor, Skip, Step
 from . import _inline
 from ._blame import Site, add_note
 from ._channel import Cancelled, Channel
-from ._control import Control
+from ._context import RunContext
 from ._fused import fused_loop
 from ._order import Reorder
-from ._policy import ErrorCounts, Policies
+from ._policy import Policies
+from ._recorder import WorkerFigures
 
 __all__ = ["TimedInput", "running"]
 
@@ -59,7 +60,7 @@ SLOW_GAP = 0.001
 class _Run:
     """The shared state of one threaded run: channels, threads and errors."""
 
-    def __init__(self, plan: Plan, counts: dict[int, ErrorCounts] | None) -> None:
+    def __init__(self, plan: Plan, context: RunContext) -> None:
         self.total = plan.step_count
         self.channels: list[Channel] = []
         self.reorders: list[Reorder] = []
@@ -67,7 +68,11 @@ class _Run:
         self.errors: list[BaseException] = []
         self.cancelled = threading.Event()
         self._lock = threading.Lock()
-        self.policies = Policies(counts, self.pause)
+        # The run's threads count into the caller's tables, and wait between
+        # retries in a way that a cancel interrupts.
+        self.context = RunContext(
+            Policies(context.policies.counts, self.pause), None, context.recorder
+        )
 
     def pause(self, seconds: float) -> None:
         """Wait `seconds` (between retries), or raise `Cancelled` as soon as the run is."""
@@ -155,7 +160,7 @@ def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
         pending.clear()
 
 
-def _feed(plan: Plan, source: Source, outbox: Channel, policies: Policies) -> None:
+def _feed(plan: Plan, source: Source, outbox: Channel, context: RunContext) -> None:
     """Open the source, run the first inline steps and fill the first channel (the feeder)."""
     pending: list[Any] = []
     if hasattr(source.value, "on_wait"):
@@ -167,7 +172,7 @@ def _feed(plan: Plan, source: Source, outbox: Channel, policies: Policies) -> No
                 pending.clear()
 
         source.value.on_wait = flush
-    with _inline.running(plan, source, policies) as results:
+    with _inline.running(plan, source, context) as results:
         if not plan.stages and _inline.is_inert(results):
             # An in-memory source cannot stall: move it in full batches.
             while batch := list(itertools.islice(results, min(BATCH, outbox.capacity))):
@@ -218,7 +223,7 @@ class TimedInput:
 
 
 def _stream(
-    plan: Plan, inbox: Channel, outbox: Channel, policies: Policies, worker: tuple[int, int]
+    plan: Plan, inbox: Channel, outbox: Channel, context: RunContext, worker: tuple[int, int]
 ) -> None:
     """Run nested steps over the shared inbox (threaded iterator steps, middle inline stages)."""
     pending: list[Any] = []
@@ -235,7 +240,7 @@ def _stream(
         items = TimedInput(inbox, flush)
     else:
         items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), flush))
-    with _inline.running(plan, items, policies, worker) as results:
+    with _inline.running(plan, items, context, worker) as results:
         _pump(results, outbox, pending)
 
 
@@ -244,10 +249,31 @@ def _work_items(
     total: int,
     inbox: Channel,
     emit: Callable[[int, int, list[Any]], None],
-    policies: Policies,
+    context: RunContext,
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of a threaded item step: batches in, each item through, batches out."""
+    recorder = context.recorder
+    if recorder is None:
+        _process_items(stage, total, inbox, emit, context.policies, worker, None)
+        return
+    recorder.watch(None, stage.segments[0].first)
+    try:
+        figures = recorder.worker(stage.segments[0].first, inbox)
+        _process_items(stage, total, inbox, emit, context.policies, worker, figures)
+    finally:
+        recorder.unwatch()
+
+
+def _process_items(
+    stage: Stage,
+    total: int,
+    inbox: Channel,
+    emit: Callable[[int, int, list[Any]], None],
+    policies: Policies,
+    worker: tuple[int, int],
+    figures: WorkerFigures | None,
+) -> None:
     member: Step[Any, Any] = stage.step
     site = Site(member.name, stage.segments[0].first, total, member.kind, worker=worker)
     function: Callable[..., Any] = member.function
@@ -273,6 +299,9 @@ def _work_items(
             if not batch:
                 break
             items = iter(batch)
+            if figures is not None:
+                figures.busy = True
+                figures.start()
             began = clock()
             try:
                 results = list(loop(items, Skip, None, (), function))
@@ -282,7 +311,10 @@ def _work_items(
                     error, Site(site.name, site.position, total, site.kind, None, worker, failed)
                 )
                 raise
-            per_item = (clock() - began) / len(batch)
+            spent = clock() - began
+            if figures is not None:
+                figures.stop(spent, len(batch), len(results))
+            per_item = spent / len(batch)
             estimate = per_item if not estimate else (estimate + per_item) / 2
             limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
             emit(start, len(batch), results)
@@ -304,7 +336,7 @@ class _Layout:
         self.caller_plan = _sub_plan(last, self.total)
         inbox = run.channel(stages[0].queue_size, 1)
         feeder_plan = _sub_plan(first, self.total)
-        feed = functools.partial(_feed, feeder_plan, source, inbox, run.policies)
+        feed = functools.partial(_feed, feeder_plan, source, inbox, run.context)
         run.spawn("feeder", feed, inbox)
         for number, stage in enumerate(stages):
             # A channel holds what the stage after it asked for; the one into
@@ -325,11 +357,11 @@ class _Layout:
             name = f"{stage.step.name if stage.workers else 'inline stage'} {index}/{workers}"
             if stage.workers is None or stage.step.kind == "iterator":
                 body = functools.partial(
-                    _stream, stage_plan, inbox, outbox, self.run.policies, worker
+                    _stream, stage_plan, inbox, outbox, self.run.context, worker
                 )
             else:
                 body = functools.partial(
-                    _work_items, stage, self.total, inbox, emit, self.run.policies, worker
+                    _work_items, stage, self.total, inbox, emit, self.run.context, worker
                 )
             self.run.spawn(name, body, outbox)
 
@@ -353,23 +385,24 @@ class _Layout:
 def running(
     plan: Plan,
     source: Source | Iterator[Any],
-    policies: Policies | None = None,
-    control: Control | None = None,
+    context: RunContext | None = None,
 ) -> Generator[Iterator[Any], None, None]:
     """Start a threaded run of `plan` over `source`; yield the caller's output iterator.
 
     On exit, by exhaustion, error, or the consumer stopping, whatever still
     runs is cancelled and every thread is joined before this returns. Error
-    policies count into `policies`.
+    policies count into the `context`; its control, if any, can cancel the run.
     """
-    run = _Run(plan, None if policies is None else policies.counts)
+    if context is None:
+        context = RunContext()
+    run = _Run(plan, context)
     if not isinstance(source, Source):
         source = Source(source)
-    if control is not None:
-        control.register(run.cancel)
+    if context.control is not None:
+        context.control.register(run.cancel)
     layout = _Layout(run, plan, source)
     try:
-        with _inline.running(layout.caller_plan, layout.outputs, run.policies) as outputs:
+        with _inline.running(layout.caller_plan, layout.outputs, run.context) as outputs:
             yield outputs
     except Cancelled:
         pass  # a thread failed: its error is raised below

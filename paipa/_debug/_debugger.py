@@ -1,0 +1,88 @@
+"""`PipelineRuntimeDebugger`: which reporters get a run's figures, and how often."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator, Sequence, Sized
+from typing import Any
+
+from .._checks import seconds
+from .._engine._context import RunContext
+from .._engine._recorder import Recorder
+from .._source import Source
+from .._step import Step
+from ._reporters import LoggingReporter, Reporter
+from ._stats import Snapshot
+
+__all__ = ["PipelineRuntimeDebugger", "check_debugger"]
+
+logger = logging.getLogger("paipa.debugger")
+
+
+class PipelineRuntimeDebugger:
+    """Collects per-step figures while a pipeline runs and hands them to reporters.
+
+    Use it through `Pipeline.debug`, or pass it to the seed API's
+    ``combine_pipeline(..., debugger=...)``. Without reporters it logs with
+    `LoggingReporter`. Reports come every `interval` seconds, also while a step
+    is stuck, and once when the run ends, also when it fails (first the final
+    report, then the error). `last_snapshot` keeps the last one.
+    """
+
+    def __init__(self, reporters: Sequence[Reporter] | None = None, interval: float = 5.0) -> None:
+        """Report to `reporters` every `interval` seconds, and once at the end."""
+        if reporters is None:
+            reporters = [LoggingReporter()]
+        for reporter in reporters:
+            if not callable(getattr(reporter, "report", None)):
+                raise TypeError(f"a reporter needs a report(snapshot) method, got {reporter!r}")
+        self.reporters: tuple[Reporter, ...] = tuple(reporters)
+        self.interval = seconds(interval, "interval", allow_zero=False)
+        self.last_snapshot: Snapshot | None = None
+        """The last snapshot of the last run (the final one once the run has ended)."""
+
+    def __repr__(self) -> str:
+        reporters = list(self.reporters)
+        return f"PipelineRuntimeDebugger(reporters={reporters!r}, interval={self.interval})"
+
+    @contextlib.contextmanager
+    def observing(
+        self, steps: Sequence[Step[Any, Any]], source: Source, context: RunContext
+    ) -> Generator[RunContext, None, None]:
+        """Measure the run that happens inside the block; report as it goes and at the end."""
+        total = None
+        if source.kind == "iterable" and isinstance(source.value, Sized):
+            total = len(source.value)
+        recorder = Recorder(steps, (source.name, total), context.policies.counts)
+        context.recorder = recorder
+        active = list(self.reporters)
+
+        def report(snapshot: Snapshot) -> None:
+            self.last_snapshot = snapshot
+            for reporter in list(active):
+                try:
+                    reporter.report(snapshot)
+                except Exception:
+                    logger.exception("paipa: reporter %r failed; it is switched off", reporter)
+                    active.remove(reporter)
+
+        stop = recorder.start(report, self.interval, tick=0.05)
+        failed = False
+        try:
+            yield context
+        except GeneratorExit:  # the consumer stopped early: not a failure
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            stop()
+            report(recorder.snapshot(final=True, failed=failed))
+
+
+def check_debugger(value: object) -> PipelineRuntimeDebugger:
+    """Return `value` if it is a `PipelineRuntimeDebugger`, else raise naming it."""
+    if not isinstance(value, PipelineRuntimeDebugger):
+        raise TypeError(f"expected a paipa.PipelineRuntimeDebugger, got {value!r}")
+    return value

@@ -1,0 +1,390 @@
+"""Measure a run for the debugger, at the boundaries between steps.
+
+Every step's output passes through a small generator, a *boundary*, that
+counts the items exactly and times how long fetching an item from upstream
+takes: that is the time of everything upstream of the boundary in the same
+thread (*inclusive*). A step's own (*exclusive*) time is its boundary's time
+minus the boundary just before it. To keep the cost near nothing:
+
+- fetches of 1 ms or more are all timed (``time.perf_counter``); from 10 us,
+  one in four is timed and weighted by four; faster ones, one in 16, weighted
+  by 16 (the weight follows the last timed fetch);
+- CPU time is measured on one timed fetch in eight, weighted accordingly:
+  exactly in total (the thread's CPU clock), and split into user and system
+  time in the ratio ``getrusage(RUSAGE_THREAD)`` shows, which is only as
+  fine as the kernel's ticks but right on average.
+
+The input of a thread that reads a channel has a boundary too: its time is
+waiting, and belongs to no step. A threaded item step's workers time each
+batch exactly instead. Memory: the process's RSS (psutil) is read at each
+tick of the observer thread, and its growth shared among the steps in
+proportion to the time each spent in that tick.
+
+Measuring from the sampled threads themselves matters: a profiler thread
+sampling other threads' stacks only gets the GIL when they block, and so
+sees them waiting far more often than they do.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any
+
+import psutil
+
+from .._debug._stats import Snapshot, StepStats
+from .._step import Step
+from ._blame import Blame
+from ._channel import Channel
+from ._policy import ErrorCounts
+
+__all__ = ["Boundary", "Recorder", "WorkerFigures", "tally"]
+
+EVERY_ITEM = 0.001
+"""Fetches that take this long or longer are all timed."""
+SLOW_ITEM = 0.00001
+"""Fetches slower than this (but faster than `EVERY_ITEM`): one in four is timed."""
+SPARSE = 16
+"""One faster fetch in this many is timed."""
+CPU_EVERY = 8
+"""CPU is read on one timed fetch in this many."""
+
+_ACTIVE: dict[int, tuple[Recorder, Blame | None, int | None]] = {}
+"""Per thread ident: the recorder watching it, and how to place a frame (for `tally`)."""
+
+
+class Boundary:
+    """The figures measured where one step's output leaves it (or a thread's input enters)."""
+
+    __slots__ = ("cpu", "items", "position", "seconds", "system_ticks", "upstream", "user_ticks")
+
+    def __init__(self, position: int | None, upstream: Boundary | None) -> None:
+        self.position = position
+        """The step whose output this is (0: the source); None for a channel read."""
+        self.upstream = upstream
+        """The boundary before this one in the same thread, whose time is not ours."""
+        self.items = 0
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.user_ticks = 0.0
+        self.system_ticks = 0.0
+
+
+class _Cpu:
+    """CPU time of the calling thread: exact in total, split into user and system time.
+
+    The thread clock (``time.thread_time``) is exact; ``getrusage`` is only as
+    fine as the kernel's ticks, so it is used for the user/system split alone.
+    """
+
+    __slots__ = ("rusage", "total")
+
+    def __init__(self) -> None:
+        self.total = time.thread_time()
+        self.rusage = resource.getrusage(resource.RUSAGE_THREAD)
+
+    def add_since(self, figures: Boundary | WorkerFigures, weight: float) -> None:
+        """Add the CPU used since this reading, times `weight`, to `figures`."""
+        total = (time.thread_time() - self.total) * weight
+        now = resource.getrusage(resource.RUSAGE_THREAD)
+        figures.cpu += total
+        figures.user_ticks += (now.ru_utime - self.rusage.ru_utime) * weight
+        figures.system_ticks += (now.ru_stime - self.rusage.ru_stime) * weight
+
+
+def _weight(elapsed: float) -> int:
+    """Return how many items one timed fetch stands for, given how long it took."""
+    if elapsed >= EVERY_ITEM:
+        return 1
+    return 4 if elapsed >= SLOW_ITEM else SPARSE
+
+
+def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
+    """Pass `items` through, counting them and timing fetches (see the module doc)."""
+    clock = time.perf_counter
+    weight = SPARSE
+    countdown = 0  # untimed items left before the next timed fetch
+    counted = 0  # items up to the end of the current untimed run
+    timed = 0
+    cpu: _Cpu | None = None
+    began = clock()
+    try:
+        for item in items:
+            if countdown:
+                countdown -= 1
+                yield item
+            else:
+                # This item's fetch was timed: it stands for `weight` items.
+                elapsed = clock() - began
+                boundary.seconds += elapsed * weight
+                if cpu is not None:
+                    cpu.add_since(boundary, weight * CPU_EVERY)
+                    cpu = None
+                boundary.items = counted + 1
+                weight = _weight(elapsed)
+                counted += weight
+                countdown = weight - 1
+                yield item
+            if not countdown:
+                timed += 1
+                if not timed % CPU_EVERY:
+                    cpu = _Cpu()
+                began = clock()
+    finally:
+        boundary.items = counted - countdown
+
+
+class WorkerFigures:
+    """A threaded item step's worker: its exact counts and times, and whether it is busy."""
+
+    __slots__ = (
+        "_cpu",
+        "busy",
+        "cpu",
+        "items_in",
+        "items_out",
+        "seconds",
+        "system_ticks",
+        "user_ticks",
+    )
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.items_in = 0
+        self.items_out = 0
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.user_ticks = 0.0
+        self.system_ticks = 0.0
+        self._cpu: _Cpu | None = None
+
+    def start(self) -> None:
+        """Mark the start of a batch: the worker is busy."""
+        self.busy = True
+        self._cpu = _Cpu()
+
+    def stop(self, seconds: float, items_in: int, items_out: int) -> None:
+        """Record a batch of `items_in` items that took `seconds` and gave `items_out`."""
+        if self._cpu is not None:
+            self._cpu.add_since(self, 1)
+        self.seconds += seconds
+        self.items_in += items_in
+        self.items_out += items_out
+        self.busy = False
+
+
+class Recorder:
+    """Measures one run; hands out `Snapshot`s of it."""
+
+    def __init__(
+        self,
+        steps: Sequence[Step[Any, Any]],
+        source: tuple[str, int | None],
+        counts: dict[int, ErrorCounts],
+    ) -> None:
+        """Measure a run of `steps` over a source named ``source[0]`` of length ``source[1]``."""
+        self._names = [(source[0], "source"), *((s.name, s.kind) for s in steps)]
+        self._total = source[1]
+        self._errors = counts
+        self._boundaries: list[Boundary] = []
+        self._workers: dict[int, list[WorkerFigures]] = {}
+        self._queues: dict[int, Channel] = {}
+        self._tallies: list[dict[str, int]] = [{} for _ in self._names]
+        self._rss = [0] * len(self._names)
+        self._lock = threading.Lock()
+        self._started = time.perf_counter()
+        self._process = psutil.Process()
+        self._memory = self._process.memory_info().rss
+        self._last_seconds = [0.0] * len(self._names)
+
+    # -- what the engines call ------------------------------------------------
+
+    def measure(
+        self, position: int | None, items: Iterator[Any], upstream: Boundary | None
+    ) -> tuple[Iterator[Any], Boundary]:
+        """Return `items` measured as the output of the step at `position`, and its boundary."""
+        boundary = Boundary(position, upstream)
+        with self._lock:
+            self._boundaries.append(boundary)
+        return _measured(items, boundary), boundary
+
+    def worker(self, position: int, inbox: Channel) -> WorkerFigures:
+        """Return the figures one worker of the threaded step at `position` keeps."""
+        figures = WorkerFigures()
+        with self._lock:
+            self._workers.setdefault(position, []).append(figures)
+            self._queues[position] = inbox
+        return figures
+
+    def watch(self, blame: Blame | None, position: int | None = None) -> None:
+        """Let `tally` calls in this thread find their step (by `blame`'s frames or `position`)."""
+        _ACTIVE[threading.get_ident()] = (self, blame, position)
+
+    def unwatch(self) -> None:
+        """Forget the calling thread: it leaves the run."""
+        _ACTIVE.pop(threading.get_ident(), None)
+
+    def tally(self, name: str, amount: int, position: int) -> None:
+        """Add `amount` to the count `name` of the step at `position`."""
+        with self._lock:
+            counts = self._tallies[position]
+            counts[name] = counts.get(name, 0) + amount
+
+    # -- figures ------------------------------------------------------------------
+
+    def _own(self) -> tuple[list[float], list[float], list[float], list[int], list[int]]:
+        """Exclusive seconds, user and system time per step; items in and out."""
+        size = len(self._names)
+        seconds, cpu = [0.0] * size, [0.0] * size
+        user_ticks, system_ticks = [0.0] * size, [0.0] * size
+        items_in, items_out = [0] * size, [0] * size
+        with self._lock:
+            boundaries = list(self._boundaries)
+            workers = [
+                (position, worker)
+                for position, figures in self._workers.items()
+                for worker in figures
+            ]
+        for boundary in boundaries:
+            position, upstream = boundary.position, boundary.upstream
+            if position is None:
+                continue
+            seconds[position] += boundary.seconds - (upstream.seconds if upstream else 0.0)
+            cpu[position] += boundary.cpu - (upstream.cpu if upstream else 0.0)
+            user_ticks[position] += boundary.user_ticks - (upstream.user_ticks if upstream else 0.0)
+            system_ticks[position] += boundary.system_ticks - (
+                upstream.system_ticks if upstream else 0.0
+            )
+            items_out[position] += boundary.items
+            if upstream is not None:
+                items_in[position] += upstream.items
+        for position, worker in workers:
+            seconds[position] += worker.seconds
+            cpu[position] += worker.cpu
+            user_ticks[position] += worker.user_ticks
+            system_ticks[position] += worker.system_ticks
+            items_in[position] += worker.items_in
+            items_out[position] += worker.items_out
+        user, system = [0.0] * size, [0.0] * size
+        for position in range(size):
+            # Sampled estimates of a step and its upstream can cross: never below zero.
+            seconds[position] = max(0.0, seconds[position])
+            spent = max(0.0, cpu[position])
+            ticks_user = max(0.0, user_ticks[position])
+            ticks = ticks_user + max(0.0, system_ticks[position])
+            share = ticks_user / ticks if ticks > 0 else 1.0
+            user[position], system[position] = spent * share, spent * (1.0 - share)
+        return seconds, user, system, items_in, items_out
+
+    def tick(self) -> None:
+        """Read the RSS; share its growth among the steps by their time since the last tick."""
+        try:
+            memory = self._process.memory_info().rss
+        except psutil.Error:
+            return
+        growth, self._memory = memory - self._memory, memory
+        seconds = self._own()[0]
+        spent = [
+            max(0.0, now - before) for now, before in zip(seconds, self._last_seconds, strict=True)
+        ]
+        self._last_seconds = seconds
+        total = sum(spent)
+        if total > 0:
+            for position, share in enumerate(spent):
+                self._rss[position] += int(growth * share / total)
+
+    def snapshot(self, final: bool = False, failed: bool = False) -> Snapshot:
+        """Return the figures so far, source first."""
+        seconds, user, system, items_in, items_out = self._own()
+        with self._lock:
+            tallies = [dict(counts) for counts in self._tallies]
+            workers = {position: list(figures) for position, figures in self._workers.items()}
+        steps: list[StepStats] = []
+        for position, (name, kind) in enumerate(self._names):
+            errors = self._errors.get(position, ErrorCounts())
+            figures = workers.get(position)
+            queue = self._queues.get(position)
+            steps.append(
+                StepStats(
+                    name,
+                    position,
+                    kind,
+                    items_in[position] if position else 0,
+                    items_out[position],
+                    seconds[position],
+                    user[position],
+                    system[position],
+                    self._rss[position],
+                    tallies[position],
+                    errors.retries,
+                    errors.skipped,
+                    len(figures) if figures is not None else None,
+                    sum(worker.busy for worker in figures) if figures is not None else None,
+                    len(queue) if queue is not None else None,
+                )
+            )
+        elapsed = time.perf_counter() - self._started
+        return Snapshot(elapsed, tuple(steps), final, self._total, failed)
+
+    def start(
+        self, report: Callable[[Snapshot], None], interval: float, tick: float
+    ) -> Callable[[], None]:
+        """Tick every `tick` s and `report` every `interval` s in a thread; return its stop."""
+        stopping = threading.Event()
+
+        def observe() -> None:
+            next_report = time.perf_counter() + interval
+            while not stopping.wait(min(tick, interval)):
+                self.tick()
+                if time.perf_counter() >= next_report:
+                    report(self.snapshot())
+                    next_report += interval
+
+        thread = threading.Thread(target=observe, name="paipa debugger", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join()
+            self.tick()
+
+        return stop
+
+
+def _place(blame: Blame | None, position: int | None, frame: FrameType | None) -> int | None:
+    while frame is not None and blame is not None:
+        site = blame.site_at(frame)
+        if site is not None:
+            return site.position
+        frame = frame.f_back
+    return position
+
+
+def tally(name: str = "queries", amount: int = 1) -> None:
+    """Count `amount` of `name` for the step that is running (shown by the debugger).
+
+    Call it from inside a step, e.g. once per database query; the debugger
+    reports the total and the count per item. Without a debugger it does nothing.
+
+    >>> from paipa import Pipeline, step, tally
+    >>> @step.map
+    ... def lookup(key: int) -> int:
+    ...     tally("queries")
+    ...     return key
+    >>> result = (Pipeline(range(4)) | lookup).debug(reporters=[]).run()
+    >>> result.stats.steps[1].counts if result.stats else None
+    {'queries': 4}
+    """
+    watching = _ACTIVE.get(threading.get_ident())
+    if watching is None:
+        return
+    recorder, blame, position = watching
+
+    found = _place(blame, position, sys._getframe(1))  # pyright: ignore[reportPrivateUsage]
+    if found is not None:
+        recorder.tally(name, amount, found)
