@@ -103,13 +103,12 @@ def test_consume_advances_by_n() -> None:
     assert list(numbers) == []
 
 
-@pytest.mark.xfail(
-    raises=AttributeError,
-    strict=True,
-    reason="PipelineRuntimeDebugger arrives with the runtime debugger (issue 4)",
-)
-def test_debugging_example() -> None:
+def test_debugging_example(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
     import time
+
+    logging.basicConfig()
+    caplog.set_level(logging.INFO, logger="paipa.debugger")
 
     def cast(_type):  # type: ignore[no-untyped-def]
         def caster(iterator):  # type: ignore[no-untyped-def]
@@ -133,9 +132,30 @@ def test_debugging_example() -> None:
 
     steps = [cast(str), flip, flap, flatten]
 
+    # The seed runs range(10000, 19999); 300 items keep the test short.
     pipeline = paipa.combine_pipeline(
-        range(10000, 10100),
-        steps,
-        debugger=paipa.PipelineRuntimeDebugger(),  # type: ignore[attr-defined]
+        range(10000, 10300), steps, debugger=paipa.PipelineRuntimeDebugger()
     )
     paipa.consume(pipeline)
+
+    records = [r for r in caplog.records if r.name == "paipa.debugger"]
+    assert {record.levelname for record in records} == {"INFO"}
+    lines = [record.getMessage() for record in records]
+    final = lines[-6:]  # the final report: a separator, then one line per step, source first
+    assert final[0] == "-" * 20
+    names = [line.split(":")[0] for line in final[1:]]
+    assert names == ["> range  ", "> caster ", "> flip   ", "> flap   ", "> flatten"]
+    fields = [dict(_fields(line)) for line in final[1:]]
+    assert [f["count"] for f in fields] == ["300"] * 5
+    assert float(fields[3]["runtime"]) > 0.25  # the sleep in flap stands out plainly
+    assert all(float(f["runtime"]) < 0.05 for i, f in enumerate(fields) if i != 3)
+    assert len({line.index(" count:") for line in final[1:]}) == 1  # aligned
+
+
+def _fields(line: str) -> list[tuple[str, str]]:
+    words = line.split(": ", 1)[1].split()
+    pairs = []
+    for index, word in enumerate(words):
+        if word.endswith(":"):
+            pairs.append((word[:-1], words[index + 1]))
+    return pairs

@@ -38,7 +38,7 @@ class PipelineRuntimeDebugger:
             if not callable(getattr(reporter, "report", None)):
                 raise TypeError(f"a reporter needs a report(snapshot) method, got {reporter!r}")
         self.reporters: tuple[Reporter, ...] = tuple(reporters)
-        self.interval = seconds(interval, "interval", allow_zero=False)
+        self.interval: float = seconds(interval, "interval", allow_zero=False)
         self.last_snapshot: Snapshot | None = None
         """The last snapshot of the last run (the final one once the run has ended)."""
 

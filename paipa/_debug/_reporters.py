@@ -64,9 +64,9 @@ class LoggingReporter:
         counter: str = "queries",
     ) -> None:
         """Log to `logger` (default ``paipa.debugger``) at `level`."""
-        self.logger = logger or logging.getLogger("paipa.debugger")
-        self.level = level
-        self.counter = counter
+        self.logger: logging.Logger = logger or logging.getLogger("paipa.debugger")
+        self.level: int = level
+        self.counter: str = counter
 
     def report(self, snapshot: Snapshot) -> None:
         """Log the snapshot's lines."""
@@ -102,7 +102,7 @@ class CallbackReporter:
 
     def __init__(self, callback: Callable[[Snapshot], object]) -> None:
         """Call `callback(snapshot)` for every snapshot."""
-        self.callback = callback
+        self.callback: Callable[[Snapshot], object] = callback
 
     def report(self, snapshot: Snapshot) -> None:
         """Pass the snapshot to the callback."""

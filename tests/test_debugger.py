@@ -1,0 +1,289 @@
+"""The runtime debugger: accurate per-step figures, periodic and final reports, reporters."""
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+import pytest
+from conftest import Engine
+
+from paipa import (
+    CallbackReporter,
+    Pipeline,
+    PipelineRuntimeDebugger,
+    ProgressReporter,
+    Snapshot,
+    StepStats,
+    step,
+    tally,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def by_name(snapshot: Snapshot | None) -> dict[str, StepStats]:
+    assert snapshot is not None
+    return {stats.name: stats for stats in snapshot.steps}
+
+
+@step
+def passthrough(items: Iterable[int]) -> Iterator[int]:
+    yield from items
+
+
+@step.map
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@step
+def sleeps(items: Iterable[int]) -> Iterator[int]:
+    for item in items:
+        time.sleep(0.001)
+        yield item
+
+
+def test_a_slow_step_gets_its_time_and_the_others_nearly_none() -> None:
+    pipeline = Pipeline(range(300)) | passthrough | sleeps | plus_one | passthrough
+    result = pipeline.debug(reporters=[]).run()
+    stats = by_name(result.stats)
+    assert stats["sleeps"].seconds == pytest.approx(0.3, rel=0.25)
+    for name in ("range", "plus_one"):
+        assert stats[name].seconds < 0.03
+    assert sum(s.seconds for s in result.stats.steps if s.name == "passthrough") < 0.03  # type: ignore[union-attr]
+
+
+def test_counts_are_exact_on_every_engine(engine: Engine) -> None:
+    @step.filter
+    def odd(x: int) -> bool:
+        return x % 2 == 1
+
+    @step.flat_map
+    def twice(x: int) -> list[int]:
+        return [x, x]
+
+    pipeline = Pipeline(range(1001)) | engine([plus_one, odd, twice, passthrough])
+    result = pipeline.debug(reporters=[]).run()
+    assert result.stats is not None
+    assert [(s.name, s.items_in, s.items_out) for s in result.stats.steps] == [
+        ("range", 0, 1001),
+        ("plus_one", 1001, 1001),
+        ("odd", 1001, 501),  # 1..1001 after plus_one
+        ("twice", 501, 1002),
+        ("passthrough", 1002, 1002),
+    ]
+    assert result.items == 1002
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_cpu_burning_step_gets_the_cpu_time(workers: int | None) -> None:
+    @step.map(workers=workers)
+    def burn(x: int) -> int:
+        total = 0
+        for number in range(20_000):
+            total += number
+        return x
+
+    result = (Pipeline(range(200)) | sleeps | burn | plus_one).debug(reporters=[]).run()
+    stats = by_name(result.stats)
+    cpu = stats["burn"].user_seconds + stats["burn"].system_seconds
+    assert cpu > 0.5 * stats["burn"].seconds > 0
+    assert stats["sleeps"].user_seconds + stats["sleeps"].system_seconds < 0.5 * cpu
+
+
+def test_threaded_steps_report_workers_and_queue() -> None:
+    seen: list[Snapshot] = []
+    release = threading.Event()
+    reported = threading.Event()
+
+    @step.map(workers=3, queue_size=50)
+    def waits(x: int) -> int:
+        assert release.wait(10)
+        return x
+
+    def collect(snapshot: Snapshot) -> None:
+        seen.append(snapshot)
+        if not snapshot.final:
+            reported.set()
+
+    run = (Pipeline(range(200)) | waits).debug(reporters=[CallbackReporter(collect)], interval=0.02)
+    worker = threading.Thread(target=run.run)
+    worker.start()
+    assert reported.wait(10)  # a report arrived while every worker was stuck
+    stuck = by_name(seen[-1])["waits"]
+    release.set()
+    worker.join(10)
+    assert (stuck.workers, stuck.busy_workers) == (3, 3)
+    assert stuck.queue_depth is not None
+    assert stuck.queue_depth > 0
+    final = by_name(seen[-1])["waits"]
+    assert seen[-1].final
+    assert (final.items_in, final.items_out, final.busy_workers) == (200, 200, 0)
+
+
+def test_reports_keep_coming_while_an_inline_step_is_stuck() -> None:
+    reports = threading.Semaphore(0)
+    released = threading.Event()
+
+    @step.map
+    def stuck(x: int) -> int:
+        for _ in range(3):  # three periodic reports arrive while this item is stuck
+            assert reports.acquire(timeout=10)
+        released.set()
+        return x
+
+    def count(snapshot: Snapshot) -> None:
+        if not snapshot.final:
+            reports.release()
+
+    result = (Pipeline([1]) | stuck).debug(reporters=[CallbackReporter(count)], interval=0.01).run()
+    assert released.is_set()
+    assert result.stats is not None
+    assert result.stats.final
+
+
+def test_final_report_comes_before_the_error() -> None:
+    events: list[str] = []
+
+    @step.map
+    def fails(x: int) -> int:
+        if x == 5:
+            raise KeyError(x)
+        return x
+
+    def remember(snapshot: Snapshot) -> None:
+        events.append(f"report final={snapshot.final} failed={snapshot.failed}")
+
+    debugger = PipelineRuntimeDebugger(reporters=[CallbackReporter(remember)])
+    with pytest.raises(KeyError):
+        (Pipeline(range(10)) | fails).debug_with(debugger).collect()
+    assert events[-1] == "report final=True failed=True"
+    assert debugger.last_snapshot is not None
+    assert by_name(debugger.last_snapshot)["fails"].items_out == 5
+
+
+def test_a_consumer_stopping_early_is_not_a_failure() -> None:
+    finals: list[Snapshot] = []
+    pipeline = (Pipeline(range(100)) | plus_one).debug(
+        reporters=[CallbackReporter(lambda s: finals.append(s) if s.final else None)]
+    )
+    for value in pipeline:
+        if value == 3:
+            break
+    assert finals
+    assert not finals[-1].failed
+
+
+def test_a_reporter_that_raises_is_logged_once_and_switched_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[bool] = []
+
+    def broken(snapshot: Snapshot) -> None:
+        calls.append(snapshot.final)
+        raise RuntimeError("statsd is down")
+
+    good: list[Snapshot] = []
+    pipeline = (Pipeline(range(2000)) | sleeps.with_options(name="slow")).debug(
+        reporters=[CallbackReporter(broken), CallbackReporter(good.append)], interval=0.05
+    )
+    with caplog.at_level(logging.ERROR, logger="paipa.debugger"):
+        result = pipeline.run()
+    assert result.items == 2000  # the run went on
+    assert len(calls) == 1
+    failures = [r for r in caplog.records if "switched off" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None
+    assert good[-1].final
+
+
+def test_tally_counts_per_step_and_per_item(engine: Engine) -> None:
+    @step.map
+    def lookup(x: int) -> int:
+        tally("queries", 2)
+        if x % 2:
+            tally("cache misses")
+        return x
+
+    result = (Pipeline(range(100)) | engine([passthrough, lookup])).debug(reporters=[]).run()
+    stats = by_name(result.stats)
+    assert stats["lookup"].counts == {"queries": 200, "cache misses": 50}
+    assert stats["lookup"].per_item("queries") == 2.0
+    assert stats["passthrough"].counts == {}
+
+
+def test_tally_without_a_debugger_does_nothing() -> None:
+    tally("queries")
+    assert (Pipeline(range(3)) | step.map(lambda x: tally() or x)).collect() == [0, 1, 2]
+
+
+def test_error_policies_show_in_the_figures() -> None:
+    @step.map(on_error="skip")
+    def odd_fails(x: int) -> int:
+        if x % 2:
+            raise ValueError(x)
+        return x
+
+    stats = by_name((Pipeline(range(10)) | odd_fails).debug(reporters=[]).run().stats)
+    assert (stats["odd_fails"].skipped, stats["odd_fails"].items_out) == (5, 5)
+
+
+def test_logging_reporter_lines(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="paipa.debugger"):
+        (Pipeline(range(50)) | plus_one | step.map(lambda x: tally() or x, name="q")).debug().run()
+    lines = [r.getMessage() for r in caplog.records if r.name == "paipa.debugger"][-4:]
+    assert lines[0] == "-" * 20
+    assert lines[1].startswith("> range   : count: 50 runtime: ")
+    assert lines[2].startswith("> plus_one: count: 50 runtime: ")
+    assert " q: 50 q/e: 1.00 " in lines[3]
+
+
+def test_progress_reporter_draws_a_bar_per_step() -> None:
+    output = io.StringIO()
+    reporter = ProgressReporter(file=output)
+    (Pipeline(range(500)) | plus_one).debug(reporters=[reporter]).run()
+    text = output.getvalue()
+    assert "range" in text
+    assert "plus_one" in text
+    assert "500/500" in text  # the source's length is known: bars have a total
+
+
+def test_debug_returns_a_new_pipeline() -> None:
+    plain = Pipeline(range(3)) | plus_one
+    debugged = plain.debug(reporters=[])
+    assert plain.run().stats is None
+    assert debugged.run().stats is not None
+    assert (debugged | plus_one).run().stats is not None  # the debugger stays on
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "named"),
+    [
+        (lambda: PipelineRuntimeDebugger(interval=0), ValueError, "interval"),
+        (lambda: PipelineRuntimeDebugger(reporters=[object()]), TypeError, "report"),  # type: ignore[list-item]
+        (lambda: Pipeline([1]).debug_with("yes"), TypeError, "'yes'"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_debugger_settings_are_refused(
+    make: object, error: type[Exception], named: str
+) -> None:
+    assert callable(make)
+    with pytest.raises(error, match=named):
+        make()
+
+
+def test_background_runs_can_be_debugged() -> None:
+    snapshots: list[Snapshot] = []
+    run = (
+        (Pipeline() | plus_one.with_options(workers=2))
+        .debug(reporters=[CallbackReporter(snapshots.append)])
+        .start()
+    )
+    run.put_all(range(100))
+    run.finish()
+    result = run.join()
+    assert result.stats is not None
+    assert by_name(result.stats)["plus_one"].items_out == 100
+    assert snapshots[-1].final
