@@ -126,11 +126,29 @@ def _segments(steps: Sequence[Step[Any, Any]], first: int, fuse: bool) -> tuple[
     segments: list[Segment] = []
     for fused, position, members in _groups(steps, first, lambda m: m.kind in ITEM_KINDS):
         if fused and fuse:
-            segments.append(Segment("fused", members, position))
+            segments += _fused_runs(members, position)
         else:
             kind: Literal["fused", "nested"] = "fused" if fused else "nested"
             segments += [Segment(kind, (m,), position + i) for i, m in enumerate(members)]
     return tuple(segments)
+
+
+FLAT_MAPS_PER_LOOP = 6
+"""A fused loop nests two blocks per flat_map; CPython allows 20 nested blocks."""
+
+
+def _fused_runs(members: tuple[Step[Any, Any], ...], position: int) -> list[Segment]:
+    """Split consecutive item steps into fused loops of at most `FLAT_MAPS_PER_LOOP` flat_maps."""
+    runs: list[Segment] = []
+    start, flat_maps = 0, 0
+    for index, member in enumerate(members):
+        if member.kind == "flat_map":
+            if flat_maps == FLAT_MAPS_PER_LOOP:
+                runs.append(Segment("fused", members[start:index], position + start))
+                start, flat_maps = index, 0
+            flat_maps += 1
+    runs.append(Segment("fused", members[start:], position + start))
+    return runs
 
 
 def compile_plan(steps: Sequence[Step[Any, Any]], fuse: bool = True) -> Plan:

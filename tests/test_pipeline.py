@@ -190,3 +190,13 @@ def test_collect_closes_generators_after_an_error() -> None:
     with pytest.raises(ArithmeticError):
         (Pipeline(closing_source(closed)) | fail_at_five).collect()
     assert closed == ["source"]
+
+
+def test_many_consecutive_flat_maps_fuse_into_several_loops() -> None:
+    # Regression: a single generated loop nests two blocks per flat_map, and
+    # CPython refuses more than 20 nested blocks (SyntaxError at compile time).
+    twice = step.flat_map(lambda x: [x, x])
+    pipeline = Pipeline([1]) | [twice] * 14 | odd
+    assert pipeline.collect() == [1] * 2**14
+    loops = [line for line in pipeline.explain().splitlines() if "fused loop" in line]
+    assert {line.split("fused loop ")[1] for line in loops} == {"A", "B", "C"}
