@@ -58,21 +58,30 @@ _ACTIVE: dict[int, tuple[Recorder, Blame | None, int | None]] = {}
 """Per thread ident: the recorder watching it, and how to place a frame (for `tally`)."""
 
 
-class Boundary:
+class _Times:
+    """Time and CPU measured for a step, by a boundary or by a worker."""
+
+    __slots__ = ("cpu", "seconds", "system_ticks", "user_ticks")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.user_ticks = 0.0
+        self.system_ticks = 0.0
+
+
+class Boundary(_Times):
     """The figures measured where one step's output leaves it (or a thread's input enters)."""
 
-    __slots__ = ("cpu", "items", "position", "seconds", "system_ticks", "upstream", "user_ticks")
+    __slots__ = ("items", "position", "upstream")
 
     def __init__(self, position: int | None, upstream: Boundary | None) -> None:
+        super().__init__()
         self.position = position
         """The step whose output this is (0: the source); None for a channel read."""
         self.upstream = upstream
         """The boundary before this one in the same thread, whose time is not ours."""
         self.items = 0
-        self.seconds = 0.0
-        self.cpu = 0.0
-        self.user_ticks = 0.0
-        self.system_ticks = 0.0
 
 
 class _Cpu:
@@ -88,7 +97,7 @@ class _Cpu:
         self.total = time.thread_time()
         self.rusage = resource.getrusage(resource.RUSAGE_THREAD)
 
-    def add_since(self, figures: Boundary | WorkerFigures, weight: float) -> None:
+    def add_since(self, figures: _Times, weight: float) -> None:
         """Add the CPU used since this reading, times `weight`, to `figures`."""
         total = (time.thread_time() - self.total) * weight
         now = resource.getrusage(resource.RUSAGE_THREAD)
@@ -139,28 +148,16 @@ def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
         boundary.items = counted - countdown
 
 
-class WorkerFigures:
+class WorkerFigures(_Times):
     """A threaded item step's worker: its exact counts and times, and whether it is busy."""
 
-    __slots__ = (
-        "_cpu",
-        "busy",
-        "cpu",
-        "items_in",
-        "items_out",
-        "seconds",
-        "system_ticks",
-        "user_ticks",
-    )
+    __slots__ = ("_cpu", "busy", "items_in", "items_out")
 
     def __init__(self) -> None:
+        super().__init__()
         self.busy = False
         self.items_in = 0
         self.items_out = 0
-        self.seconds = 0.0
-        self.cpu = 0.0
-        self.user_ticks = 0.0
-        self.system_ticks = 0.0
         self._cpu: _Cpu | None = None
 
     def start(self) -> None:
