@@ -64,10 +64,10 @@ class _Times:
     __slots__ = ("cpu", "seconds", "system_ticks", "user_ticks")
 
     def __init__(self) -> None:
-        self.seconds = 0.0
-        self.cpu = 0.0
-        self.user_ticks = 0.0
-        self.system_ticks = 0.0
+        self.seconds: float = 0.0
+        self.cpu: float = 0.0
+        self.user_ticks: float = 0.0
+        self.system_ticks: float = 0.0
 
 
 class Boundary(_Times):
