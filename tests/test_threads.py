@@ -348,3 +348,36 @@ def test_teardown_error_in_a_worker_is_raised() -> None:
     assert caught.value.__notes__[0].startswith(
         "paipa: raised in teardown() of step 'BrokenTeardown' (1 of 1, process)"
     )
+
+
+def test_errors_after_the_consumer_stopped_are_logged_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Regression: an error raised while a run the consumer had left was being
+    # closed (an upstream generator's finally, a worker's teardown) reached
+    # nobody and vanished.
+    @step
+    def fails_when_closed(items: Iterable[int]) -> Iterator[int]:
+        try:
+            yield from items
+        finally:
+            raise OSError("cleanup failed")
+
+    class BrokenTeardown(Processor[int, int]):
+        def process(self, item: int) -> int:
+            return item
+
+        def teardown(self) -> None:
+            raise ConnectionError("disconnect failed")
+
+    inline = iter(
+        Pipeline(itertools.count()) | fails_when_closed | double.with_options(workers=None)
+    )
+    threaded = iter(Pipeline(itertools.count()) | step(BrokenTeardown).with_options(workers=1))
+    with caplog.at_level("ERROR", logger="paipa"):
+        for results in (inline, threaded):
+            next(results)
+            results.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "paipa"]
+    assert any("OSError('cleanup failed')" in message for message in logged)
+    assert any("ConnectionError('disconnect failed')" in message for message in logged)

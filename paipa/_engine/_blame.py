@@ -10,12 +10,13 @@ is otherwise left as it was raised.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
-__all__ = ["RAISED_IN", "Blame", "Site", "add_note", "guard"]
+__all__ = ["RAISED_IN", "Blame", "Site", "add_note", "guard", "log_unraisable"]
 
 RAISED_IN = "paipa: raised in "
 """How every note that names where an exception came from begins."""
@@ -68,6 +69,19 @@ def add_note(error: BaseException, site: Site) -> None:
     """Add the note naming `site` to `error`, unless one is already there."""
     if not has_note(error):
         error.add_note(site.describe())
+
+
+logger = logging.getLogger("paipa")
+
+
+def log_unraisable(error: BaseException) -> None:
+    """Log an error that has nobody to reach: it came after the consumer stopped."""
+    logger.error(
+        "paipa: %r was raised after the consumer had stopped reading; it cannot be "
+        "raised to it, so it is logged here",
+        error,
+        exc_info=(type(error), error, error.__traceback__),
+    )
 
 
 def guard(iterator: Iterator[Any]) -> Iterator[Any]:

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from .._plan import Plan, Segment
 from .._source import Source
 from .._step import Processor, Skip
-from ._blame import Blame, Site, add_note, guard
+from ._blame import Blame, Site, add_note, guard, log_unraisable
+from ._channel import Cancelled
 from ._context import RunContext
 from ._fused import fused_loop
 from ._policy import Policies
@@ -42,7 +43,9 @@ def _site(segment: Segment, index: int, total: int) -> Site:
 
 def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException | None) -> None:
     """Tear down processors last-first; never let a teardown error hide `error`."""
-    pending = error is not None and not isinstance(error, GeneratorExit)
+    # Stopping (GeneratorExit) and cancellation are signals, not errors: a teardown
+    # error then is raised in their place, rather than noted on them and lost.
+    pending = error is not None and not isinstance(error, (GeneratorExit, Cancelled))
     first: BaseException | None = None
     for processor, site in reversed(ready):
         try:
@@ -134,7 +137,10 @@ def _close(opened: list[Iterator[Any]], error: BaseException | None) -> None:
         except Exception as failure:
             if error is None:
                 raise
-            error.add_note(f"paipa: closing a step after the error also failed: {failure!r}")
+            if isinstance(error, GeneratorExit):
+                log_unraisable(failure)
+            else:
+                error.add_note(f"paipa: closing a step after the error also failed: {failure!r}")
 
 
 def is_inert(iterator: Iterator[Any]) -> bool:

@@ -38,7 +38,7 @@ from .._plan import Plan, Stage
 from .._source import Source
 from .._step import Processor, Skip, Step
 from . import _inline
-from ._blame import Site, add_note
+from ._blame import Site, add_note, log_unraisable
 from ._channel import Cancelled, Channel
 from ._context import RunContext
 from ._fused import fused_loop
@@ -408,7 +408,10 @@ def running(
         pass  # a thread failed: its error is raised below
     except BaseException as error:
         run.stop()
-        if not isinstance(error, GeneratorExit):
+        if isinstance(error, GeneratorExit):
+            for late in run.errors:
+                log_unraisable(late)
+        else:
             run.report_to(error)
         raise
     run.stop()
