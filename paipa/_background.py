@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from ._checks import is_iterable
 from ._engine import _results
 from ._engine._channel import Cancelled, Channel
 from ._engine._context import RunContext
@@ -282,6 +283,8 @@ class BackgroundRun(Generic[T_co]):
                 f"this run reads its own source ({self._source.name}); only a pipeline "
                 "built without a source, Pipeline(), or from a queue.Queue is fed with put()"
             )
+        if not is_iterable(items):
+            raise TypeError(f"put_all() takes an iterable of items, got {items!r}")
         self._feed.put_all(items)
 
     def finish(self) -> None:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
-__all__ = ["is_iterable", "positive_int", "seconds"]
+__all__ = ["instance_of", "is_iterable", "positive_int", "seconds"]
 
 
 def positive_int(value: object, what: str, minimum: int = 1) -> int:
@@ -31,3 +31,11 @@ def seconds(value: object, what: str, *, allow_zero: bool = True) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{what} must be a finite number of seconds {bound}, got {value!r}")
     return float(value)
+
+
+def instance_of(value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """Raise `TypeError` naming `value` unless it is a `kind` (bools are not ints here)."""
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise TypeError(f"{what}, got {value!r}")
+    if not isinstance(value, kind):
+        raise TypeError(f"{what}, got {value!r}")

@@ -41,6 +41,8 @@ def combine_pipeline(
     >>> sum(paipa.combine_pipeline(range(100), [remove_odd]))
     2450
     """
+    if not is_iterable(steps) or isinstance(steps, (str, bytes)):
+        raise TypeError(f"combine_pipeline() takes a list of steps, got {steps!r}")
     members = to_steps(list(steps))
     if is_iterable(source):
         pipeline = Pipeline(source) | members

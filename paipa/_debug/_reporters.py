@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from .._checks import instance_of
 from ._stats import Snapshot, StepStats
 
 __all__ = ["CallbackReporter", "LoggingReporter", "ProgressReporter", "Reporter"]
@@ -64,6 +65,10 @@ class LoggingReporter:
         counter: str = "queries",
     ) -> None:
         """Log to `logger` (default ``paipa.debugger``) at `level`."""
+        if logger is not None:
+            instance_of(logger, logging.Logger, "logger must be a logging.Logger")
+        instance_of(level, int, "level must be a logging level (an int)")
+        instance_of(counter, str, "counter must be the name of a tally (a str)")
         self.logger: logging.Logger = logger or logging.getLogger("paipa.debugger")
         self.level: int = level
         self.counter: str = counter
@@ -102,6 +107,8 @@ class CallbackReporter:
 
     def __init__(self, callback: Callable[[Snapshot], object]) -> None:
         """Call `callback(snapshot)` for every snapshot."""
+        if not callable(callback):
+            raise TypeError(f"CallbackReporter needs a callable, got {callback!r}")
         self.callback: Callable[[Snapshot], object] = callback
 
     def report(self, snapshot: Snapshot) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from .._checks import instance_of
 from .._debug._stats import Snapshot, StepStats
 from .._step import Step
 from ._blame import Blame
@@ -377,6 +378,8 @@ def tally(name: str = "queries", amount: int = 1) -> None:
     >>> result.stats.steps[1].counts if result.stats else None
     {'queries': 4}
     """
+    instance_of(name, str, "tally() needs a name (a str)")
+    instance_of(amount, int, "tally() counts whole amounts (an int)")
     watching = _ACTIVE.get(threading.get_ident())
     if watching is None:
         return
