@@ -46,12 +46,19 @@ def consume(case: Case, pipeline: Pipeline[Any], outcome: dict[str, Any]) -> Non
             outcome["result"] = pipeline.run()
         else:
             out: list[int] = []
-            for value in pipeline:
-                if case.consumer == "break" and len(out) == case.stop_after:
-                    break
-                if case.fault == "consumer" and len(out) == case.fault_at:
-                    raise ConsumerFault(f"consumer at {len(out)}")
-                out.append(value)
+            results = iter(pipeline)
+            try:
+                for value in results:
+                    if case.consumer == "break" and len(out) == case.stop_after:
+                        break
+                    if case.fault == "consumer" and len(out) == case.fault_at:
+                        raise ConsumerFault(f"consumer at {len(out)}")
+                    out.append(value)
+            finally:
+                # Close at once, as a careful consumer does: an error while the run
+                # winds down (a teardown) comes out of close() instead of reaching
+                # Python's "exception ignored" hook when the iterator is collected.
+                results.close()  # type: ignore[attr-defined]
             outcome["out"] = out
     except BaseException as error:
         outcome["error"] = error
