@@ -43,3 +43,40 @@ def test_readme_example() -> None:
         "sending 522 products",
         "6666 products sent",
     ]
+
+
+def test_download() -> None:
+    output = run_example("download.py").splitlines()
+    assert re.fullmatch(
+        r"1 worker : 40 files, 40,780 bytes, all checksums OK, in [\d.]+ s", output[0]
+    )
+    assert re.fullmatch(
+        r"8 workers: 40 files, 40,780 bytes, all checksums OK, in [\d.]+ s", output[1]
+    )
+
+
+def test_files() -> None:
+    assert run_example("files.py").splitlines() == [
+        "read 3 files, wrote 115 orders to orders.jsonl",
+        "customers: 7",
+        "total: 3,774.75",
+    ]
+
+
+def test_live_feed() -> None:
+    first, last = run_example("live_feed.py").splitlines()
+    # 4 batches normally (50, 50, then 20 after the pause, then 7); a stall of the
+    # producer thread on a busy machine may cut the burst into more.
+    assert re.fullmatch(r"stored 127 events in \d+ batches", first)
+    assert int(first.split()[-2]) >= 4
+    assert last == "after the burst and the pause, the last batch held 7 events"
+
+
+def test_debugging() -> None:
+    output = run_example("debugging.py")
+    assert "paipa.debugger: --------------------" in output
+    assert re.search(r"paipa.debugger: > enrich +: count: 400 runtime: +[\d.]+", output)
+    assert "q: 400 q/e: 1.00" in output
+    assert re.search(r"\d+ reports; the last one is final: True", output)
+    assert re.search(r"slowest step: enrich \([\d.]+ s over 4 workers\)", output)
+    assert "queries: 400, 1.00 per record" in output

@@ -28,7 +28,7 @@ def _columns(step: StepStats, counter: str) -> list[str]:
     cells = [
         f"count: {step.items_out}",
         f"runtime: {step.seconds:.2f}",
-        f"{step.rate:.2f}/s",
+        f"{step.rate:.2f}/s" if step.seconds > 0 else "-/s",
         f"utime: {step.user_seconds:.2f}",
         f"stime: {step.system_seconds:.2f}",
         f"q: {step.counts.get(counter, 0)}",

@@ -48,7 +48,7 @@ class StepStats:
 
     @property
     def rate(self) -> float:
-        """Items out per second of the step's own time (its throughput)."""
+        """Items out per second of the step's own time (its throughput); 0.0 if none measured."""
         return self.items_out / self.seconds if self.seconds > 0 else 0.0
 
     def per_item(self, name: str) -> float:

@@ -179,7 +179,8 @@ def running(
         opened.append(iterator)
         boundary = None
         if recorder is not None:
-            iterator, boundary = recorder.measure(position, iterator, None)
+            inert = position == 0 and is_inert(iterator)
+            iterator, boundary = recorder.measure(position, iterator, None, inert)
             opened.append(iterator)
         total = plan.step_count
         for stage in plan.stages:

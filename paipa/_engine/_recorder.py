@@ -27,6 +27,9 @@ sees them waiting far more often than they do.
 
 from __future__ import annotations
 
+import itertools
+import operator
+import random
 import resource
 import sys
 import threading
@@ -55,6 +58,8 @@ SPARSE = 16
 CPU_EVERY = 8
 """CPU is read on one timed fetch in this many."""
 
+_first = operator.itemgetter(0)
+
 _ACTIVE: dict[int, tuple[Recorder, Blame | None, int | None]] = {}
 """Per thread ident: the recorder watching it, and how to place a frame (for `tally`)."""
 
@@ -74,15 +79,32 @@ class _Times:
 class Boundary(_Times):
     """The figures measured where one step's output leaves it (or a thread's input enters)."""
 
-    __slots__ = ("items", "position", "upstream")
+    __slots__ = ("_counter", "_items", "position", "upstream")
 
     def __init__(self, position: int | None, upstream: Boundary | None) -> None:
         super().__init__()
+        self._items = 0
+        self._counter: itertools.repeat[None] | None = None
         self.position = position
         """The step whose output this is (0: the source); None for a channel read."""
         self.upstream = upstream
         """The boundary before this one in the same thread, whose time is not ours."""
-        self.items = 0
+
+    @property
+    def items(self) -> int:
+        """Items that passed so far."""
+        if self._counter is not None:
+            return sys.maxsize - operator.length_hint(self._counter)
+        return self._items
+
+    @items.setter
+    def items(self, value: int) -> None:
+        self._items = value
+
+    def counted(self, items: Iterator[Any]) -> Iterator[Any]:
+        """Count `items` in C, without timing them (for sources that cannot be slow)."""
+        self._counter = itertools.repeat(None, sys.maxsize)
+        return map(_first, zip(items, self._counter, strict=False))
 
 
 class _Cpu:
@@ -115,11 +137,18 @@ def _weight(elapsed: float) -> int:
 
 
 def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
-    """Pass `items` through, counting them and timing fetches (see the module doc)."""
+    """Pass `items` through, counting them and timing fetches (see the module doc).
+
+    The gaps between timed fetches are random, with the weight as their mean:
+    a fixed gap could fall in step with the input's own rhythm (batches from
+    a channel, say) and always time the slow fetch, or never.
+    """
     clock = time.perf_counter
-    weight = SPARSE
+    draw = random.Random(id(boundary)).random
+    weight = 1 if boundary.position is None else SPARSE  # channel reads: always timed
     countdown = 0  # untimed items left before the next timed fetch
     counted = 0  # items up to the end of the current untimed run
+    span = 1  # items the next timed fetch stands for
     timed = 0
     cpu: _Cpu | None = None
     began = clock()
@@ -129,16 +158,19 @@ def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
                 countdown -= 1
                 yield item
             else:
-                # This item's fetch was timed: it stands for `weight` items.
+                # This item's fetch was timed: it stands for the `span` items since
+                # the last timed one (one drawn with mean `weight`, so unbiased).
                 elapsed = clock() - began
-                boundary.seconds += elapsed * weight
+                boundary.seconds += elapsed * span
                 if cpu is not None:
-                    cpu.add_since(boundary, weight * CPU_EVERY)
+                    cpu.add_since(boundary, span * CPU_EVERY)
                     cpu = None
                 boundary.items = counted + 1
-                weight = _weight(elapsed)
-                counted += weight
-                countdown = weight - 1
+                if boundary.position is not None:
+                    weight = _weight(elapsed)
+                span = 1 + int(draw() * (2 * weight - 1))  # 1 .. 2 * weight - 1; mean: weight
+                counted += span
+                countdown = span - 1
                 yield item
             if not countdown:
                 timed += 1
@@ -203,12 +235,21 @@ class Recorder:
     # -- what the engines call ------------------------------------------------
 
     def measure(
-        self, position: int | None, items: Iterator[Any], upstream: Boundary | None
+        self,
+        position: int | None,
+        items: Iterator[Any],
+        upstream: Boundary | None,
+        inert: bool = False,
     ) -> tuple[Iterator[Any], Boundary]:
-        """Return `items` measured as the output of the step at `position`, and its boundary."""
+        """Return `items` measured as the output of the step at `position`, and its boundary.
+
+        `inert` items (a list or range being read) are only counted: they take no time.
+        """
         boundary = Boundary(position, upstream)
         with self._lock:
             self._boundaries.append(boundary)
+        if inert:
+            return boundary.counted(items), boundary
         return _measured(items, boundary), boundary
 
     def worker(self, position: int, inbox: Channel) -> WorkerFigures:
