@@ -1,11 +1,14 @@
 """paipa: typed data pipelines from plain Python functions.
 
+```pycon
 >>> from paipa import Pipeline, step
 >>> @step.filter
 ... def even(n: int) -> bool:
 ...     return n % 2 == 0
 >>> (Pipeline(range(10)) | even).collect()
 [0, 2, 4, 6, 8]
+
+```
 """
 
 from ._background import BackgroundRun

@@ -192,6 +192,7 @@ class BackgroundRun(Generic[T_co]):
     a reader). Use it as a context manager to join it, and raise its error,
     when the block ends.
 
+    ```pycon
     >>> from paipa import Pipeline, step
     >>> @step.map
     ... def double(x: int) -> int:
@@ -201,6 +202,8 @@ class BackgroundRun(Generic[T_co]):
     ...     run.finish()
     ...     list(run)
     [2, 4, 6]
+
+    ```
     """
 
     def __init__(

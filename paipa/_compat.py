@@ -35,11 +35,14 @@ def combine_pipeline(
     the result is a function: its arguments are passed to `source`, and it
     returns the iterator of a fresh run.
 
+    ```pycon
     >>> import paipa
     >>> def remove_odd(numbers):
     ...     return (n for n in numbers if n % 2 == 0)
     >>> sum(paipa.combine_pipeline(range(100), [remove_odd]))
     2450
+
+    ```
     """
     if not is_iterable(steps) or isinstance(steps, (str, bytes)):
         raise TypeError(f"combine_pipeline() takes a list of steps, got {steps!r}")

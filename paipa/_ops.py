@@ -103,9 +103,12 @@ def batch(size: int, timeout: float) -> Batch:
     when no new item has come for `timeout` seconds. The step runs in a thread
     of its own.
 
+    ```pycon
     >>> from paipa import Pipeline, batch
     >>> (Pipeline(range(5)) | batch(2, timeout=0.5)).collect()
     [[0, 1], [2, 3], [4]]
+
+    ```
     """
     return Batch(size, timeout)
 
@@ -113,9 +116,12 @@ def batch(size: int, timeout: float) -> Batch:
 def chunk(size: int) -> Chunk:
     """Return a step grouping items into lists of `size` items (the last may be shorter).
 
+    ```pycon
     >>> from paipa import Pipeline, chunk
     >>> (Pipeline(range(5)) | chunk(2)).collect()
     [[0, 1], [2, 3], [4]]
+
+    ```
     """
     return Chunk(size)
 
@@ -123,9 +129,12 @@ def chunk(size: int) -> Chunk:
 def flatten(batches: Iterable[Iterable[T]], /) -> Iterator[T]:
     """Yield the items of each batch in turn: the inverse of `chunk`.
 
+    ```pycon
     >>> from paipa import Pipeline, chunk, flatten
     >>> (Pipeline(range(5)) | chunk(2) | flatten).collect()
     [0, 1, 2, 3, 4]
+
+    ```
     """
     for batch in batches:
         yield from batch
@@ -139,11 +148,14 @@ def identity_step(items: Iterable[T], /) -> Iterable[T]:
 def consume(iterator: Iterable[object], n: int | None = None) -> None:
     """Advance `iterator` by `n` items, or to its end when `n` is None; drop the items.
 
+    ```pycon
     >>> import paipa
     >>> numbers = iter(range(10))
     >>> paipa.consume(numbers, 3)
     >>> next(numbers)
     3
+
+    ```
     """
     if n is None:
         deque(iterator, maxlen=0)

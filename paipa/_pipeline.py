@@ -51,6 +51,7 @@ def to_steps(value: object) -> Steps:
 class Pipeline(Generic[T_co]):
     """A source and the steps its items flow through; immutable and re-runnable.
 
+    ```pycon
     >>> from paipa import Pipeline, step
     >>> @step.map
     ... def double(x: int) -> int:
@@ -60,6 +61,8 @@ class Pipeline(Generic[T_co]):
     [0, 2, 4, 6]
     >>> list(pipeline)  # a list source runs again; so does a callable one
     [0, 2, 4, 6]
+
+    ```
     """
 
     __slots__ = ("_debugger", "_plan", "_source", "_steps")
@@ -189,6 +192,7 @@ class Pipeline(Generic[T_co]):
 class Chain(Generic[In, Out]):
     """Steps without a source: reusable, composable, and callable on any iterable.
 
+    ```pycon
     >>> from paipa import Pipeline, step
     >>> @step.map
     ... def double(x: int) -> int:
@@ -201,6 +205,8 @@ class Chain(Generic[In, Out]):
     [2, 4]
     >>> (Pipeline([0, 1]) | both).collect()
     [0, 2]
+
+    ```
     """
 
     __slots__ = ("_plan", "steps")

@@ -52,6 +52,7 @@ ITEM_KINDS: frozenset[StepKind] = frozenset({"map", "filter", "flat_map", "proce
 class Skip(Exception):  # noqa: N818 - it is a signal, not an error
     """Raise inside an item step (map, filter, flat_map, process) to drop the current item.
 
+    ```pycon
     >>> from paipa import Pipeline, Skip, step
     >>> @step.map
     ... def parse(text: str) -> int:
@@ -60,6 +61,8 @@ class Skip(Exception):  # noqa: N818 - it is a signal, not an error
     ...     return int(text)
     >>> (Pipeline(["1", "x", "3"]) | parse).collect()
     [1, 3]
+
+    ```
     """
 
 
@@ -71,6 +74,7 @@ class Processor(ABC, Generic[In, Out]):
     after the last item, also when the run fails or is stopped early. ``teardown()``
     runs only if ``setup()`` returned normally.
 
+    ```pycon
     >>> from paipa import Pipeline, Processor
     >>> class AddOffset(Processor[int, int]):
     ...     def setup(self) -> None:
@@ -79,6 +83,8 @@ class Processor(ABC, Generic[In, Out]):
     ...         return item + self.offset
     >>> (Pipeline([1, 2]) | AddOffset).collect()
     [101, 102]
+
+    ```
     """
 
     def setup(self) -> None:
@@ -140,12 +146,15 @@ class Step(Generic[In, Out]):
     `with_options` and `partial` return new steps. Calling a step calls the
     decorated function unchanged, so steps stay trivial to unit test.
 
+    ```pycon
     >>> from paipa import step
     >>> @step.map(workers=4)
     ... def double(x: int) -> int:
     ...     return 2 * x
     >>> double(21), double.kind, double.workers
     (42, 'map', 4)
+
+    ```
     """
 
     function: Callable[..., Any]
@@ -219,12 +228,15 @@ class Step(Generic[In, Out]):
     def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out]:
         """Return a copy of this step with the given options changed.
 
+        ```pycon
         >>> from paipa import step
         >>> @step.map
         ... def send(batch: list[int]) -> list[int]:
         ...     return batch
         >>> send.with_options(workers=8).workers, send.workers
         (8, None)
+
+        ```
         """
         changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
@@ -236,12 +248,15 @@ class Step(Generic[In, Out]):
         For statically checked parameters, write a factory function that
         returns a step instead (see ``paipa.chunk``).
 
+        ```pycon
         >>> from paipa import Pipeline, step
         >>> @step.map
         ... def scale(x: int, *, factor: int = 1) -> int:
         ...     return x * factor
         >>> (Pipeline([1, 2]) | scale.partial(factor=10)).collect()
         [10, 20]
+
+        ```
         """
         self._check_bindable(kwargs)
         bound = functools.partial(self.function, **kwargs)

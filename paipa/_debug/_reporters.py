@@ -97,12 +97,15 @@ def _align(cell: str, width: int) -> str:
 class CallbackReporter:
     """Calls a function with each snapshot: the simplest way to ship figures elsewhere.
 
+    ```pycon
     >>> from paipa import CallbackReporter, Pipeline
     >>> finals = []
     >>> reporter = CallbackReporter(lambda snapshot: finals.append(snapshot.final))
     >>> _ = (Pipeline(range(3)) | sorted).debug(reporters=[reporter]).run()
     >>> finals[-1]
     True
+
+    ```
     """
 
     def __init__(self, callback: Callable[[Snapshot], object]) -> None:

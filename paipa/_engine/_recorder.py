@@ -410,6 +410,7 @@ def tally(name: str = "queries", amount: int = 1) -> None:
     Call it from inside a step, e.g. once per database query; the debugger
     reports the total and the count per item. Without a debugger it does nothing.
 
+    ```pycon
     >>> from paipa import Pipeline, step, tally
     >>> @step.map
     ... def lookup(key: int) -> int:
@@ -418,6 +419,8 @@ def tally(name: str = "queries", amount: int = 1) -> None:
     >>> result = (Pipeline(range(4)) | lookup).debug(reporters=[]).run()
     >>> result.stats.steps[1].counts if result.stats else None
     {'queries': 4}
+
+    ```
     """
     instance_of(name, str, "tally() needs a name (a str)")
     instance_of(amount, int, "tally() counts whole amounts (an int)")
