@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ class StepSpec:
     fail_on: int | None = None  # raise Fault when this value comes in
     fail_in: str | None = None  # "setup" or "teardown" (process steps)
     policy: str | None = None  # "skip" or "dead-letter" (item steps failing on multiples of 7)
+    slow: bool = False  # sleep 0.5 ms on every 50th value
 
     def __repr__(self) -> str:
         parts = [self.kind]
@@ -43,6 +45,8 @@ class StepSpec:
             parts.append(f"fail_in={self.fail_in}")
         if self.policy:
             parts.append(f"policy={self.policy}")
+        if self.slow:
+            parts.append("slow")
         return "<" + " ".join(parts) + ">"
 
     @property
@@ -86,6 +90,8 @@ def build(spec: StepSpec, index: int, life: Lifecycle, dead: list[int]) -> list[
     fail_on, kind = spec.fail_on, spec.kind
 
     def check(value: int) -> None:
+        if spec.slow and value % 50 == 0:
+            time.sleep(0.0005)
         if value == fail_on:
             raise Fault(f"{name} on {value}")
         if spec.policy and value % 7 == 0:
@@ -169,6 +175,7 @@ step_specs = st.builds(
     workers=st.one_of(st.none(), st.integers(1, 8)),
     ordered=st.booleans(),
     queue_size=st.one_of(st.none(), st.integers(1, 64)),
+    slow=st.booleans(),
 )
 
 

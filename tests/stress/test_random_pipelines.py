@@ -85,6 +85,7 @@ def check(case: Case) -> None:
     FIGURES["infinite sources"] += case.source == "infinite"
     FIGURES["consumer stopped early"] += case.consumer == "break"
     FIGURES["sources of 300 items"] += case.size == 300
+    FIGURES["cases with a slow step"] += any(spec.slow for spec in case.steps)
     try:
         expect(case, outcome, life, dead)
     except AssertionError:
