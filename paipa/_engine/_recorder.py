@@ -428,7 +428,6 @@ def tally(name: str = "queries", amount: int = 1) -> None:
     if watching is None:
         return
     recorder, blame, position = watching
-
     found = _place(blame, position, sys._getframe(1))  # pyright: ignore[reportPrivateUsage]
     if found is not None:
         recorder.tally(name, amount, found)
