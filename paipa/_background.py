@@ -271,6 +271,11 @@ class BackgroundRun(Generic[T_co]):
         return context
 
     @property
+    def outputs_dropped(self) -> int:
+        """Outputs dropped because nobody was iterating the handle and it held enough."""
+        return self._outputs.dropped
+
+    @property
     def alive(self) -> bool:
         """Whether the run is still going."""
         return self._thread.is_alive()

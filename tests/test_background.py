@@ -49,9 +49,11 @@ def test_run_for_side_effects_never_waits_for_a_reader() -> None:
         seen.append(x)
         return x
 
-    result = (Pipeline(range(5000)) | double | record).start().join()
+    run = (Pipeline(range(5000)) | double | record).start()
+    result = run.join()
     assert result.items == 5000
     assert len(seen) == 5000
+    assert run.outputs_dropped == 5000 - 1024  # the handle keeps 1024 for a late reader
 
 
 def test_feeding_in_a_with_block_and_not_reading_does_not_deadlock() -> None:
@@ -99,10 +101,9 @@ def test_a_pipeline_to_be_fed_cannot_run_in_the_foreground() -> None:
         (Pipeline() | double).collect()
 
 
-def test_cancel_discards_and_reports_what_it_dropped() -> None:
+def test_cancel_ends_an_infinite_run() -> None:
     run = (Pipeline(itertools.count()) | double).start()
-    dropped = run.cancel()
-    assert dropped >= 0
+    run.cancel()  # an infinite run: what is queued at that moment varies; it must end
     assert not run.alive
 
 

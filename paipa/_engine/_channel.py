@@ -44,14 +44,11 @@ class Channel:
         "_size",
         "_taken",
         "capacity",
-        "peak",
     )
 
     def __init__(self, capacity: int, producers: int = 1) -> None:
         """Hold at most `capacity` items (one oversized batch may enter when empty)."""
         self.capacity = capacity
-        self.peak = 0
-        """The most items the channel ever held at once."""
         self._batches: deque[list[Any]] = deque()
         self._head = 0  # items of _batches[0] already taken
         self._size = 0
@@ -75,8 +72,6 @@ class Channel:
                 raise Cancelled
             self._batches.append(items)
             self._size += len(items)
-            if self._size > self.peak:
-                self.peak = self._size
             self._not_empty.notify()
 
     def get(self, limit: int) -> tuple[int, list[Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -235,7 +234,3 @@ def test_a_reporter_that_raises_never_kills_the_run(caplog: pytest.LogCaptureFix
     assert any("switched off" in r.getMessage() for r in caplog.records)
     with pytest.raises(TypeError, match="report"):
         PipelineRuntimeDebugger(reporters=[NoMethod()])
-
-
-def test_a_queue_source_is_accepted() -> None:
-    assert Pipeline(queue.Queue()) is not None
