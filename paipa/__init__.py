@@ -17,6 +17,7 @@ from ._debug._debugger import PipelineRuntimeDebugger
 from ._debug._reporters import CallbackReporter, LoggingReporter, ProgressReporter, Reporter
 from ._debug._stats import Snapshot, StepStats
 from ._decorators import StepDecorator, step
+from ._engine._lifecycle import RunCancelled, RunState
 from ._engine._recorder import tally
 from ._ops import Batch, Chunk, batch, chunk, consume, flatten, identity_step
 from ._options import ErrorPolicy, StepOptions
@@ -37,7 +38,9 @@ __all__ = [
     "Processor",
     "ProgressReporter",
     "Reporter",
+    "RunCancelled",
     "RunResult",
+    "RunState",
     "Skip",
     "Snapshot",
     "Step",
@@ -70,7 +73,9 @@ for _public in (
     Processor,
     ProgressReporter,
     Reporter,
+    RunCancelled,
     RunResult,
+    RunState,
     Skip,
     Snapshot,
     Step,

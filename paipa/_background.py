@@ -1,37 +1,41 @@
 """Background runs: the handle of a pipeline started with ``Pipeline.start()``.
 
-A background run is an ordinary run whose caller's part is done by a thread
-of its own, the *sink*. The sink hands the run's outputs to the handle:
+A background run is laid out like any threaded run, except that every stage
+has threads of its own and the run's last channel holds its outputs for the
+handle. Nothing else buffers items:
 
-- while nobody iterates the handle, outputs are kept up to a bounded number
-  and the ones beyond are dropped (and counted), so a run for side effects
-  never waits for a reader that will not come;
-- once the handle is iterated, outputs stream to the iterating thread, with
-  backpressure.
+- a fed run (``Pipeline()`` or a `queue.Queue`) reads its first channel, or
+  the user's queue, which `put` fills;
+- outputs wait in the last channel, with backpressure, until the handle is
+  iterated; they are dropped only when the caller says so: at ``start()``
+  (``discard_outputs=True``), or by `join` or `stop` without reading, which
+  drain them and count them in ``RunResult.discarded``.
 
-A pipeline without a source (``Pipeline()``), or reading a ``queue.Queue``,
-is fed while it runs: `BackgroundRun.put`, `put_all`, then `finish`.
+Every wait of the handle (put, iteration, join) is woken by the run's one
+cancel (see `_engine._lifecycle`).
 """
 
 from __future__ import annotations
 
 import itertools
-import queue
+import logging
 import threading
 import time
-from collections import deque
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ._checks import is_iterable
-from ._engine import _results
+from ._engine._blame import describe, note
 from ._engine._channel import Cancelled, Channel
 from ._engine._context import RunContext
-from ._engine._control import Control
-from ._engine._policy import Policies
-from ._plan import DEFAULT_QUEUE_SIZE, Plan
+from ._engine._lifecycle import Lifecycle, RunCancelled, RunState, reraise
+from ._engine._pump import BATCH
+from ._engine._recorder import Recorder
+from ._engine._threads import ThreadedRun
+from ._plan import Plan
 from ._run_result import RunResult, run_result
 from ._source import Source
 
@@ -39,158 +43,92 @@ __all__ = ["BackgroundRun"]
 
 T_co = TypeVar("T_co", covariant=True)
 
-_END: Any = object()
-"""Put into a user's queue.Queue to end the run's input."""
-
-_FEED_BATCH = 64
+logger = logging.getLogger("paipa")
 
 
-class _Feed:
-    """The input of a fed run: items given with `put`, read by the run's source side."""
+class _Books:
+    """What the run keeps about itself for its handle, without holding the handle.
 
-    def __init__(self, source: Source) -> None:
-        self._queue: queue.Queue[Any] | None = source.value if source.kind == "queue" else None
-        self._channel = Channel(DEFAULT_QUEUE_SIZE, producers=1)
-        self._finished = False
-        self._lock = threading.Lock()
-
-    def put_all(self, items: Iterable[Any]) -> None:
-        iterator = iter(items)
-        while batch := list(itertools.islice(iterator, _FEED_BATCH)):
-            with self._lock:
-                if self._finished:
-                    raise RuntimeError(
-                        "put() after finish(): this run's input has ended; start a new run"
-                    )
-            if self._queue is not None:
-                for item in batch:
-                    self._queue.put(item)
-            else:
-                self._channel.put(batch)
-
-    def finish(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-        if self._queue is not None:
-            self._queue.put(_END)
-        else:
-            self._channel.close()
-
-    def cancel(self) -> int:
-        waiting = len(self._channel)
-        self._channel.cancel()
-        if self._queue is not None:
-            self._queue.put(_END)  # wakes the reader blocked in get()
-        return waiting
-
-    def items(self) -> _FedItems:
-        return _FedItems(self._take)
-
-    def _take(self, wait: bool) -> list[Any] | None:
-        """Return what was put so far: None if nothing yet (and not `wait`), [] at the end."""
-        if self._queue is not None:
-            try:
-                item = self._queue.get(block=wait)
-            except queue.Empty:
-                return None
-            return [] if item is _END else [item]
-        taken = self._channel.get_within(DEFAULT_QUEUE_SIZE, None if wait else 0.0)
-        return None if taken is None else taken[1]
-
-
-class _FedItems:
-    """The items of a feed, with `on_wait` called before it waits for more.
-
-    The threaded engine's feeder sets `on_wait` to pass on the items it has
-    batched so far, so that fed items never wait for later ones.
+    The run's last thread closes the books (`close`); the handle's finalizer
+    says when nobody can read or join any more (`handle_gone`). Between them,
+    a failed run's error is raised to somebody or logged, never lost.
     """
 
-    def __init__(self, take: Callable[[bool], list[Any] | None]) -> None:
-        self._take = take
-        self._items: deque[Any] = deque()
-        self.on_wait: Callable[[], None] | None = None
+    __slots__ = (
+        "handle_gone",
+        "lifecycle",
+        "lock",
+        "observing",
+        "outbox",
+        "recorder",
+        "retrieved",
+        "seconds",
+        "started",
+    )
 
-    def __iter__(self) -> _FedItems:
-        return self
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        observing: AbstractContextManager[RunContext],
+        recorder: Recorder | None,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.observing = observing
+        self.recorder = recorder
+        self.outbox: Channel | None = None
+        self.lock = threading.Lock()
+        self.retrieved = False
+        self.handle_gone = False
+        self.started = time.perf_counter()
+        self.seconds: float | None = None
 
-    def __next__(self) -> Any:
-        if not self._items:
-            taken = self._take(False)
-            if taken is None:
-                if self.on_wait is not None:
-                    self.on_wait()
-                taken = self._take(True)
-            if not taken:
-                raise StopIteration
-            self._items.extend(taken)
-        return self._items.popleft()
+    def close(self) -> None:
+        """Close the books of an ended run (its last thread calls this): the final report."""
+        self.seconds = time.perf_counter() - self.started
+        if self.recorder is not None and self.lifecycle.errors:
+            self.recorder.failed = True
+        try:
+            self.observing.__exit__(None, None, None)
+        except Exception:
+            logger.exception("paipa: the debugger failed to report the end of a run")
+        with self.lock:
+            lost = self.handle_gone and not self.retrieved and self.lifecycle.errors
+        if lost:
+            _log_lost(self.lifecycle.errors[0])
+
+    def handle_collected(self) -> None:
+        """Note that the handle is gone: nobody can read or join any more."""
+        with self.lock:
+            self.handle_gone = True
+            ended = self.lifecycle.ended.is_set()
+            lost = ended and not self.retrieved and self.lifecycle.errors
+        if lost:
+            _log_lost(self.lifecycle.errors[0])
+        elif not ended and self.outbox is not None:
+            self.outbox.discard()  # the run goes on for its effects; nobody reads its outputs
+
+    def mark_retrieved(self) -> None:
+        """Note that the run's error was raised to somebody."""
+        with self.lock:
+            self.retrieved = True
 
 
-class _Outputs:
-    """The outputs on their way to the handle: kept, streamed, or dropped."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.dropped = 0
-        self.streaming = False
-        self.ended = False
-        self.cancelled = False
-        self._items: deque[Any] = deque()
-        self._changed = threading.Condition()
-
-    def deliver(self, item: Any) -> None:
-        with self._changed:
-            if self.streaming:
-                while len(self._items) >= self.capacity and not self.cancelled:
-                    self._changed.wait()
-            elif len(self._items) >= self.capacity:
-                self.dropped += 1
-                return
-            if self.cancelled:
-                raise Cancelled
-            self._items.append(item)
-            self._changed.notify()
-
-    def end(self) -> None:
-        with self._changed:
-            self.ended = True
-            self._changed.notify_all()
-
-    def cancel(self) -> int:
-        with self._changed:
-            self.cancelled = True
-            self._changed.notify_all()
-        return 0
-
-    def stream(self) -> Iterator[Any]:
-        with self._changed:
-            self.streaming = True
-        while True:
-            with self._changed:
-                while not self._items and not self.ended:
-                    self._changed.wait()
-                if not self._items:
-                    return
-                batch = list(self._items)
-                self._items.clear()
-                self._changed.notify_all()
-            yield from batch
-
-    def discard(self) -> None:
-        with self._changed:
-            self._items.clear()
-            self._changed.notify_all()
+def _log_lost(error: BaseException) -> None:
+    logger.error(
+        "paipa: a background run failed and nobody joined it: %s",
+        describe(error),
+        exc_info=(type(error), error, error.__traceback__),
+    )
 
 
 class BackgroundRun(Generic[T_co]):
     """A pipeline running in threads of its own, returned by `Pipeline.start`.
 
-    Iterate it to receive the outputs as they come; otherwise they are not
-    kept beyond a bounded number (a run for its side effects never waits for
-    a reader). Use it as a context manager to join it, and raise its error,
-    when the block ends.
+    Iterate it to receive the outputs as they come: every output is kept for
+    the reader (with backpressure) until then. `join` waits for the end and
+    raises the run's error; if nobody iterated, it drops the outputs and
+    counts them. Use it as a context manager to finish and join it when the
+    block ends (or cancel it, if the block fails).
 
     ```pycon
     >>> from paipa import Pipeline, step
@@ -211,125 +149,208 @@ class BackgroundRun(Generic[T_co]):
         plan: Plan,
         source: Source,
         observed: Callable[[], AbstractContextManager[RunContext]],
+        discard_outputs: bool = False,
     ) -> None:
         """Start running `plan` over `source` in the background (use `Pipeline.start`)."""
-        self._plan = plan
-        self._observed = observed
-        self._policies = Policies()
-        self._control = Control()
-        self._feed: _Feed | None = None
-        self._stopping = threading.Event()
-        self._outputs = _Outputs(DEFAULT_QUEUE_SIZE)
-        self._control.register(self._outputs.cancel)
-        self._error: BaseException | None = None
-        self._context: RunContext | None = None
-        self._items = 0
-        self._started = time.perf_counter()
-        self._seconds: float | None = None
-        if source.kind in ("feed", "queue"):
-            self._feed = _Feed(source)
-            self._control.register(self._feed.cancel)
         self._source = source
-        self._thread = threading.Thread(target=self._sink, name="paipa background run", daemon=True)
-        self._thread.start()
-
-    def _input(self) -> Source | Iterator[Any]:
-        if self._feed is not None:
-            return self._feed.items()
-        return self._stoppable(self._source.open())
-
-    def _stoppable(self, items: Iterator[Any]) -> Iterator[Any]:
-        stopping = self._stopping
-        for item in items:
-            yield item
-            if stopping.is_set():
-                return
-
-    def _sink(self) -> None:
+        self._discard = discard_outputs
+        self._lifecycle = lifecycle = Lifecycle()
+        self._lock = threading.Lock()
+        self._ended_input: str | None = None  # "finish()" or "stop()", once called
+        self._readers = 0
+        self._reader: int | None = None  # the thread that last took outputs
+        self._read = 0
+        observing = observed()
+        context = observing.__enter__()
+        self._books = books = _Books(lifecycle, observing, context.recorder)
         try:
-            with (
-                self._observed() as context,
-                _results.running(self._plan, self._input(), self._with(context)) as out,
-            ):
-                # One output at a time: an output never waits for the next one.
-                deliver = self._outputs.deliver
-                for item in out:
-                    self._items += 1
-                    deliver(item)
-        except Cancelled:
-            pass
+            self._run = run = ThreadedRun(plan, source, context, lifecycle, background=True)
+            self._outbox = books.outbox = cast(Channel, run.outbox)
+            if discard_outputs:
+                self._outbox.discard()
+            lifecycle.on_end(books.close)
+            weakref.finalize(self, books.handle_collected)
+            run.start()
+            lifecycle.release()  # the starter's hold: the run may now end by itself
         except BaseException as error:
-            self._error = error
-        finally:
-            self._seconds = time.perf_counter() - self._started
-            self._outputs.end()
+            if not lifecycle.ended.is_set():
+                lifecycle.cancel(f"the run could not start: {describe(error)}")
+                lifecycle.release()
+                lifecycle.wait()
+            raise
 
-    def _with(self, context: RunContext) -> RunContext:
-        context.control = self._control
-        self._policies = context.policies
-        self._context = context
-        return context
+    # -- state -----------------------------------------------------------------
 
     @property
-    def outputs_dropped(self) -> int:
-        """Outputs dropped because nobody was iterating the handle and it held enough."""
-        return self._outputs.dropped
+    def state(self) -> RunState:
+        """Where the run is in its life."""
+        return self._lifecycle.state
 
     @property
     def alive(self) -> bool:
         """Whether the run is still going."""
-        return self._thread.is_alive()
+        return not self._lifecycle.ended.is_set()
+
+    # -- input -----------------------------------------------------------------
 
     def put(self, item: Any) -> None:
         """Give one item to a pipeline started without a source (or from a queue)."""
         self.put_all((item,))
 
     def put_all(self, items: Iterable[Any]) -> None:
-        """Give items to a pipeline started without a source, waiting for room."""
-        if self._feed is None:
+        """Give items to a pipeline started without a source, waiting for room.
+
+        Raises `RunCancelled` once the run is cancelled or has failed, and
+        `RuntimeError` after `finish` or `stop`.
+        """
+        inbox = self._run.inbox
+        if inbox is None:
             raise TypeError(
                 f"this run reads its own source ({self._source.name}); only a pipeline "
                 "built without a source, Pipeline(), or from a queue.Queue is fed with put()"
             )
         if not is_iterable(items):
             raise TypeError(f"put_all() takes an iterable of items, got {items!r}")
-        self._feed.put_all(items)
+        iterator = iter(items)
+        size = min(BATCH, inbox.capacity)
+        while True:
+            self._check_open("put()")
+            batch = list(itertools.islice(iterator, size))
+            if not batch:
+                return
+            try:
+                inbox.put(batch)
+            except Cancelled:
+                self._check_open("put()")
+                raise RunCancelled("put() into a run that takes no more input") from None
+
+    def _check_open(self, what: str) -> None:
+        """Raise if the run takes no more input."""
+        lifecycle = self._lifecycle
+        if lifecycle.cancelled.is_set():
+            raise RunCancelled(f"{what} into a run that was cancelled: {lifecycle.reason}")
+        if self._ended_input is not None:
+            raise RuntimeError(
+                f"{what} after {self._ended_input}: this run's input has ended; start a new run"
+            )
 
     def finish(self) -> None:
         """Say that no more items will be put: the run ends once they are through."""
-        if self._feed is not None:
-            self._feed.finish()
+        self._end_input("finish()")
+
+    def _end_input(self, by: str) -> None:
+        with self._lock:
+            if self._ended_input is not None:
+                return
+            self._ended_input = by
+        self._lifecycle.finishing()
+        if by == "stop()":
+            self._run.stop_input()
+        elif self._run.inbox is not None:
+            self._run.inbox.end()
+
+    # -- output ----------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[T_co]:
+        """Stream the outputs as they come, then raise the run's error if it failed.
+
+        Leaving the loop early (``break``, an exception) cancels the run.
+        """
+        if self._discard:
+            raise TypeError(
+                "this run was started with discard_outputs=True: its outputs are counted "
+                "and dropped, not kept for iteration"
+            )
+        return self._stream()
+
+    def _stream(self) -> Iterator[T_co]:
+        outbox, lifecycle = self._outbox, self._lifecycle
+        with self._lock:
+            self._readers += 1
+        try:
+            while True:
+                self._reader = threading.get_ident()
+                try:
+                    _, batch = outbox.get(BATCH)
+                except Cancelled:
+                    break
+                if not batch:
+                    break
+                self._read += len(batch)
+                yield from batch
+        except BaseException as error:  # break (GeneratorExit), Ctrl-C, an error thrown in
+            stopped = isinstance(error, GeneratorExit)
+            lifecycle.cancel(
+                "the reader stopped iterating" if stopped else f"the reader raised {error!r}"
+            )
+            self._wait()
+            raise
+        finally:
+            with self._lock:
+                self._readers -= 1
+        self._wait()
+        self._raise_error()
+        if lifecycle.state is RunState.CANCELLED:
+            raise RunCancelled(f"the run was cancelled before its end: {lifecycle.reason}")
+
+    # -- ending ----------------------------------------------------------------
+
+    def _wait(self) -> None:
+        """Wait for the run to end; Ctrl-C while waiting cancels it and still waits."""
+        try:
+            self._lifecycle.wait()
+        except BaseException:
+            self._lifecycle.cancel("interrupted while waiting for the run (Ctrl-C)")
+            self._lifecycle.wait()
+            raise
+
+    def _raise_error(self) -> None:
+        error = self._lifecycle.first_error()
+        if error is not None:
+            self._books.mark_retrieved()
+            reraise(error)
 
     def join(self) -> RunResult:
         """Wait for the run to end; raise its error, or return what it did.
 
-        Outputs nobody iterated are dropped. A fed run ends only after `finish`.
+        Outputs nobody is reading are dropped and counted (``RunResult.discarded``).
+        A fed run ends only after `finish`. A cancelled run returns a result
+        with ``cancelled`` set.
         """
-        self._thread.join()
-        if not self._outputs.streaming:
-            self._outputs.discard()
-        if self._error is not None:
-            raise self._error
+        if self._lifecycle.in_own_thread():
+            raise RuntimeError(
+                "join() called from a step of the same run: it would wait for itself; "
+                "use stop() or cancel(), which only ask for the end from there"
+            )
+        with self._lock:
+            unread = not self._readers or self._reader == threading.get_ident()
+        if unread:
+            self._outbox.discard()
+        self._wait()
+        self._raise_error()
         return self._result()
 
     def stop(self) -> RunResult:
-        """Stop taking input, let the items already taken through, then `join`."""
-        self._stopping.set()
-        self.finish()
+        """Stop taking input, let the items already taken through, then `join`.
+
+        Called from a step of the same run, it asks for the stop and returns
+        the figures so far at once (it cannot wait for the run it is part of).
+        """
+        self._end_input("stop()")
+        if self._lifecycle.in_own_thread():
+            return self._result()
         return self.join()
 
     def cancel(self) -> int:
-        """Stop at once, discarding items still queued; return how many were dropped."""
-        dropped = self._control.cancel()
-        self._thread.join()
-        return dropped
+        """Stop at once, dropping the items in flight; return how many were queued.
 
-    def __iter__(self) -> Iterator[T_co]:
-        """Stream the outputs as they come, then raise the run's error if it failed."""
-        yield from self._outputs.stream()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        Returns once the run has ended, or at once when called from one of the
+        run's own steps.
+        """
+        dropped = self._lifecycle.cancel("cancel() was called")
+        if not self._lifecycle.in_own_thread():
+            self._wait()
+        return dropped
 
     def __enter__(self) -> BackgroundRun[T_co]:
         """Return the run; on leaving the block it is finished and joined."""
@@ -342,13 +363,37 @@ class BackgroundRun(Generic[T_co]):
         traceback: TracebackType | None,
     ) -> None:
         """Finish and join the run; if the block failed, cancel the run instead."""
-        if error is not None:
-            self.cancel()
+        if error is None:
+            self.finish()
+            self.join()
             return
-        self.finish()
-        self.join()
+        self._lifecycle.cancel(f"the with block raised {describe(error)}")
+        self._wait()
+        failure = self._lifecycle.first_error()
+        if failure is None:
+            return
+        self._books.mark_retrieved()
+        if isinstance(error, RunCancelled):
+            reraise(failure)  # put() saw the run fail: raise why it failed
+        note(error, f"paipa: the run had failed too: {describe(failure)}")
 
     def _result(self) -> RunResult:
-        recorder = self._context.recorder if self._context is not None else None
-        stats = recorder.snapshot(final=True) if recorder is not None else None
-        return run_result(self._items, self._seconds or 0.0, self._policies, stats)
+        books = self._books
+        stats = None
+        if books.recorder is not None:
+            stats = books.recorder.snapshot(final=not self.alive)
+        seconds = books.seconds
+        if seconds is None:
+            seconds = time.perf_counter() - books.started
+        discarded = self._outbox.discarded
+        return run_result(
+            self._read + discarded,
+            seconds,
+            self._run.context.policies,
+            stats,
+            discarded=discarded,
+            cancelled=self._lifecycle.state is RunState.CANCELLED,
+        )
+
+    def __repr__(self) -> str:
+        return f"<paipa.BackgroundRun {self._source.name} {self.state.value}>"

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, cast, overload
 
 from ._background import BackgroundRun
+from ._checks import instance_of
 from ._debug._debugger import PipelineRuntimeDebugger, check_debugger
 from ._debug._reporters import Reporter
 from ._engine import _results
@@ -176,13 +177,16 @@ class Pipeline(Generic[T_co]):
         stats = self._debugger.last_snapshot if self._debugger is not None else None
         return run_result(items, time.perf_counter() - started, context.policies, stats)
 
-    def start(self) -> BackgroundRun[T_co]:
+    def start(self, *, discard_outputs: bool = False) -> BackgroundRun[T_co]:
         """Start the pipeline in the background and return its handle at once.
 
-        Iterate the handle to receive the outputs; otherwise they are dropped
-        (beyond a bounded number), so a run for side effects never waits.
+        Every output is kept for the handle's reader, with backpressure, until
+        it is iterated; `BackgroundRun.join` without iterating drops and counts
+        them. With `discard_outputs`, outputs are counted and dropped as they
+        come: a run for its side effects that never waits for a reader.
         """
-        return BackgroundRun(self.plan, self._source, self._observed)
+        instance_of(discard_outputs, bool, "discard_outputs must be True or False")
+        return BackgroundRun(self.plan, self._source, self._observed, discard_outputs)
 
     def __repr__(self) -> str:
         names = " | ".join(member.name for member in self._steps)

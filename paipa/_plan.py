@@ -51,8 +51,14 @@ class Stage:
     def queue_size(self) -> int:
         """Items the channel in front of this stage holds."""
         if self.workers is None:
-            return DEFAULT_QUEUE_SIZE
+            return self.own_queue_size or DEFAULT_QUEUE_SIZE
         return self.step.queue_size or DEFAULT_QUEUE_SIZE
+
+    @property
+    def own_queue_size(self) -> int | None:
+        """The smallest ``queue_size`` one of this stage's steps asked for, if any did."""
+        sizes = [m.queue_size for s in self.segments for m in s.steps if m.queue_size]
+        return min(sizes, default=None)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ class RunResult:
     """What `Pipeline.run` reports once the pipeline has finished."""
 
     items: int
-    """Items that came out of the last step."""
+    """Items that came out of the last step (read or not)."""
     seconds: float
     """Wall-clock time of the run."""
     retries: int = 0
@@ -26,6 +26,11 @@ class RunResult:
     """Failed items handed to an ``on_error`` callable."""
     stats: Snapshot | None = None
     """With ``Pipeline.debug``: the final figures of every step."""
+    discarded: int = 0
+    """Outputs of a background run dropped unread (counted in `items`): by ``join()`` or
+    ``stop()`` without iterating, or ``start(discard_outputs=True)``."""
+    cancelled: bool = False
+    """Whether the run was cancelled (``cancel()``, ``break``, Ctrl-C) before its end."""
 
     @property
     def rate(self) -> float:
@@ -34,7 +39,12 @@ class RunResult:
 
 
 def run_result(
-    items: int, seconds: float, policies: Policies, stats: Snapshot | None = None
+    items: int,
+    seconds: float,
+    policies: Policies,
+    stats: Snapshot | None = None,
+    discarded: int = 0,
+    cancelled: bool = False,
 ) -> RunResult:
     """Return the result of a run, with the counts its error policies kept."""
     counts = policies.counts.values()
@@ -45,4 +55,6 @@ def run_result(
         skipped=sum(count.skipped for count in counts),
         dead_lettered=sum(count.dead_lettered for count in counts),
         stats=stats,
+        discarded=discarded,
+        cancelled=cancelled,
     )

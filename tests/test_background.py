@@ -50,17 +50,32 @@ def test_run_for_side_effects_never_waits_for_a_reader() -> None:
         return x
 
     run = (Pipeline(range(5000)) | double | record).start()
-    result = run.join()
+    result = run.join()  # nobody iterated: join() drains the outputs and counts them
     assert result.items == 5000
+    assert result.discarded == 5000
     assert len(seen) == 5000
-    assert run.outputs_dropped == 5000 - 1024  # the handle keeps 1024 for a late reader
 
 
-def test_feeding_in_a_with_block_and_not_reading_does_not_deadlock() -> None:
-    with (Pipeline() | double).start() as run:
+def test_a_late_reader_gets_every_output() -> None:
+    run = (Pipeline(range(5000)) | double).start()
+    assert list(run) == [2 * x for x in range(5000)]
+    assert run.join().discarded == 0
+
+
+def test_discard_outputs_never_waits_for_a_reader() -> None:
+    run = (Pipeline(range(5000)) | double.with_options(queue_size=4)).start(discard_outputs=True)
+    result = run.join()
+    assert (result.items, result.discarded) == (5000, 5000)
+    with pytest.raises(TypeError, match="discard_outputs=True"):
+        iter(run)
+
+
+def test_feeding_in_a_with_block_and_not_reading_with_discarded_outputs() -> None:
+    with (Pipeline() | double).start(discard_outputs=True) as run:
         for item in range(5000):
             run.put(item)
     assert not run.alive
+    assert run.join().discarded == 5000
 
 
 def test_queue_source() -> None:
@@ -116,11 +131,16 @@ def test_cancel_a_fed_run_with_items_waiting() -> None:
         return x
 
     run = (Pipeline() | held).start()
-    run.put_all(range(50))  # the feed holds them: the step is stuck on the first
-    dropped = run.cancel()
+    run.put_all(range(2))  # the step is stuck on the first; the input holds the second
+    dropped: list[int] = []
+    canceller = threading.Thread(target=lambda: dropped.append(run.cancel()))
+    canceller.start()  # cancel() returns once the step has let go of its item
+    assert run._lifecycle.cancelled.wait(10)  # the input was dropped: now let the step go
     release.set()
-    assert dropped > 0
+    canceller.join(10)
+    assert dropped == [1]
     assert not run.alive
+    assert run.join().cancelled
 
 
 def test_stop_lets_taken_items_through_then_returns() -> None:

@@ -55,7 +55,7 @@ class PipelineRuntimeDebugger:
         if source.kind == "iterable" and isinstance(source.value, Sized):
             total = len(source.value)
         recorder = Recorder(steps, (source.name, total), context.policies.counts)
-        context.recorder = recorder
+        context = RunContext(context.policies, recorder)
         active = list(self.reporters)
 
         def report(snapshot: Snapshot) -> None:
@@ -78,7 +78,7 @@ class PipelineRuntimeDebugger:
             raise
         finally:
             stop()
-            report(recorder.snapshot(final=True, failed=failed))
+            report(recorder.snapshot(final=True, failed=failed or recorder.failed))
 
 
 def check_debugger(value: object) -> PipelineRuntimeDebugger:

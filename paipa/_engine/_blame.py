@@ -10,13 +10,23 @@ is otherwise left as it was raised.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
-__all__ = ["RAISED_IN", "Blame", "Site", "add_note", "guard", "log_unraisable"]
+__all__ = [
+    "RAISED_IN",
+    "Blame",
+    "Site",
+    "add_note",
+    "describe",
+    "guard",
+    "log_unraisable",
+    "note",
+]
 
 RAISED_IN = "paipa: raised in "
 """How every note that names where an exception came from begins."""
@@ -59,16 +69,31 @@ class Site:
 
 def has_note(error: BaseException) -> bool:
     """Tell whether a paipa note already names where `error` came from."""
-    return any(
-        isinstance(note, str) and note.startswith(RAISED_IN)
-        for note in getattr(error, "__notes__", ())
-    )
+    notes: object = getattr(error, "__notes__", ())
+    if not isinstance(notes, (list, tuple)):
+        return False
+    texts = cast("list[object] | tuple[object, ...]", notes)
+    return any(isinstance(text, str) and text.startswith(RAISED_IN) for text in texts)
 
 
 def add_note(error: BaseException, site: Site) -> None:
     """Add the note naming `site` to `error`, unless one is already there."""
     if not has_note(error):
-        error.add_note(site.describe())
+        note(error, site.describe())
+
+
+def note(error: BaseException, text: str) -> None:
+    """Add the note `text` to `error` if it accepts notes; leave it untouched otherwise."""
+    with contextlib.suppress(Exception):  # a frozen exception, or __notes__ not a list
+        error.add_note(text)
+
+
+def describe(error: BaseException) -> str:
+    """Return ``repr(error)``, or a stand-in naming its type if that repr fails."""
+    try:
+        return repr(error)
+    except Exception:
+        return f"<{type(error).__qualname__} (its repr() failed)>"
 
 
 logger = logging.getLogger("paipa")
@@ -122,6 +147,11 @@ class Blame:
             elif where is not None:
                 found = where.get(traceback.tb_lineno, found)
             traceback = traceback.tb_next
+        cause = error.__cause__
+        if isinstance(cause, StopIteration):
+            # PEP 479: a StopIteration leaving a generator became this RuntimeError;
+            # the step it came from is in the StopIteration's own traceback.
+            return self.site_of(cause) or found
         return found
 
     def annotate(self, error: BaseException, fallback: Site | None = None) -> None:

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 from .._plan import Plan, Segment
 from .._source import Source
 from .._step import Processor, Skip
-from ._blame import Blame, Site, add_note, guard, log_unraisable
+from ._blame import Blame, Site, add_note, describe, guard, log_unraisable, note
 from ._channel import Cancelled
 from ._context import RunContext
 from ._fused import fused_loop
+from ._lifecycle import SourceWatch, watched
 from ._policy import Policies
 
 __all__ = ["is_inert", "running", "teardown"]
@@ -48,16 +49,17 @@ def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException
     pending = error is not None and not isinstance(error, (GeneratorExit, Cancelled))
     first: BaseException | None = None
     for processor, site in reversed(ready):
+        also = f"paipa: teardown() of step {site.name!r} also failed: "
         try:
             processor.teardown()
         except Exception as failure:
             add_note(failure, site.at_phase("teardown"))
             if pending and error is not None:
-                error.add_note(f"paipa: teardown() of step {site.name!r} also failed: {failure!r}")
+                note(error, also + describe(failure))
             elif first is None:
                 first = failure
             else:
-                first.add_note(f"paipa: teardown() of step {site.name!r} also failed: {failure!r}")
+                note(first, also + describe(failure))
     if first is not None:
         raise first
 
@@ -120,7 +122,7 @@ def _open_source(source: Source, blame: Blame) -> Iterator[Any]:
     try:
         iterator = source.open()
     except BaseException as error:
-        if source.kind == "factory":
+        if source.kind in ("iterable", "factory"):  # user code: __iter__, or the factory
             blame.annotate(error, site)
         raise
     return _placed(iterator, None, blame, site)
@@ -140,7 +142,9 @@ def _close(opened: list[Iterator[Any]], error: BaseException | None) -> None:
             if isinstance(error, GeneratorExit):
                 log_unraisable(failure)
             else:
-                error.add_note(f"paipa: closing a step after the error also failed: {failure!r}")
+                note(
+                    error, f"paipa: closing a step after the error also failed: {describe(failure)}"
+                )
 
 
 def is_inert(iterator: Iterator[Any]) -> bool:
@@ -154,13 +158,15 @@ def running(
     source: Source | Iterator[Any],
     context: RunContext | None = None,
     worker: tuple[int, int] | None = None,
+    watch: SourceWatch | None = None,
 ) -> Generator[Iterator[Any], None, None]:
     """Open one run of `plan` over `source`; yield its output iterator.
 
     Exceptions from steps leave with a note naming the step (and `worker`, in
     a threaded stage); on exit every generator the run opened is closed.
     Error policies count into the `context`, and its recorder (when debugging)
-    counts every step's outputs and samples this thread.
+    counts every step's outputs and samples this thread. With a `watch`, the
+    source (unless an in-memory one) records when this thread waits in it.
     """
     if context is None:
         context = RunContext()
@@ -174,6 +180,9 @@ def running(
         if isinstance(source, Source):
             iterator = _open_source(source, blame)
             position: int | None = 0
+            if watch is not None and not is_inert(iterator):
+                opened.append(iterator)
+                iterator = watched(iterator, watch)
         else:
             iterator, position = source, None  # a channel or feed: time here is waiting
         opened.append(iterator)

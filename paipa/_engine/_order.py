@@ -62,8 +62,9 @@ class Reorder:
                         self._draining = False
                     raise
 
-    def cancel(self) -> None:
-        """Wake every waiting worker with `Cancelled`."""
+    def cancel(self) -> int:
+        """Wake every waiting worker with `Cancelled`; return the items dropped (none counted)."""
         with self._changed:
             self._cancelled = True
             self._changed.notify_all()
+        return 0

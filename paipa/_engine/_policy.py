@@ -7,6 +7,7 @@ the policy costs nothing where it is not asked for.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,9 @@ from typing import Any
 from .._step import Processor, Skip, Step
 
 __all__ = ["ErrorCounts", "Policies", "with_policy"]
+
+MAX_DOUBLINGS = 64
+"""Backoff doubles per attempt up to this many times (beyond it only the float overflows)."""
 
 
 @dataclass
@@ -71,15 +75,18 @@ def with_policy(
                 if attempt < retries and isinstance(error, retry_on):
                     attempt += 1
                     counts.add(retries=1)
-                    pause(backoff * 2 ** (attempt - 1))
+                    if backoff:
+                        pause(backoff * 2.0 ** min(attempt - 1, MAX_DOUBLINGS))
                     continue
                 if on_error == "raise":
                     raise
-                if on_error == "skip":
-                    counts.add(skipped=1)
-                else:
-                    on_error(item, error)
-                    counts.add(skipped=1, dead_lettered=1)
+                if on_error != "skip":
+                    with contextlib.suppress(
+                        Skip
+                    ):  # a callback may skip: dead-lettered all the same
+                        on_error(item, error)
+                    counts.add(dead_lettered=1)
+                counts.add(skipped=1)
                 raise Skip from None
 
     return call

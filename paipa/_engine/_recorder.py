@@ -44,7 +44,7 @@ from .._checks import instance_of
 from .._debug._stats import Snapshot, StepStats
 from .._step import Step
 from ._blame import Blame
-from ._channel import Channel
+from ._channel import Inbox
 from ._policy import ErrorCounts
 
 __all__ = ["Boundary", "Recorder", "WorkerFigures", "tally"]
@@ -223,9 +223,11 @@ class Recorder:
         self._errors = counts
         self._boundaries: list[Boundary] = []
         self._workers: dict[int, list[WorkerFigures]] = {}
-        self._queues: dict[int, Channel] = {}
+        self._queues: dict[int, Inbox] = {}
         self._tallies: list[dict[str, int]] = [{} for _ in self._names]
         self._rss = [0] * len(self._names)
+        self.failed = False
+        """Set by a run that ends failed outside the debugger's block (a background run)."""
         self._lock = threading.Lock()
         self._started = time.perf_counter()
         self._process = psutil.Process()
@@ -252,7 +254,7 @@ class Recorder:
             return boundary.counted(items), boundary
         return _measured(items, boundary), boundary
 
-    def worker(self, position: int, inbox: Channel) -> WorkerFigures:
+    def worker(self, position: int, inbox: Inbox) -> WorkerFigures:
         """Return the figures one worker of the threaded step at `position` keeps."""
         figures = WorkerFigures()
         with self._lock:

@@ -1,4 +1,4 @@
-"""The three ways to read a run's results, over either engine."""
+"""The three ways to read a run's results, over either engine, each with one lifecycle."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import itertools
 import operator
 import sys
 from collections import deque
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .._plan import Plan
 from .._source import Source
 from . import _inline, _threads
 from ._context import RunContext
+from ._lifecycle import Lifecycle
+from ._policy import Policies
 
 __all__ = ["collect", "count", "iterate", "running"]
 
@@ -22,9 +24,31 @@ def running(
     plan: Plan, source: Source | Iterator[Any], context: RunContext | None = None
 ) -> AbstractContextManager[Iterator[Any]]:
     """Open one run of `plan` with the engine it needs (threads only if a step has workers)."""
+    if context is None:
+        context = RunContext()
     if plan.threaded:
-        return _threads.running(plan, source, context)
-    return _inline.running(plan, source, context)
+        return _threads.running(plan, source, context, Lifecycle())
+    return _inline_run(plan, source, context, Lifecycle())
+
+
+@contextmanager
+def _inline_run(
+    plan: Plan, source: Source | Iterator[Any], context: RunContext, lifecycle: Lifecycle
+) -> Generator[Iterator[Any], None, None]:
+    """One run in the caller's thread: its lifecycle has no threads and nothing to wake."""
+    lifecycle.started()
+    policies = Policies(context.policies.counts, lifecycle.pause)
+    try:
+        with _inline.running(plan, source, RunContext(policies, context.recorder)) as results:
+            yield results
+    except GeneratorExit:
+        lifecycle.cancel("the consumer stopped reading")
+        raise
+    except BaseException as error:
+        lifecycle.fail(error)
+        raise
+    finally:
+        lifecycle.release()
 
 
 def iterate(

@@ -1,15 +1,17 @@
-"""Run a plan that has threaded stages: workers, channels and the shutdown protocol.
+"""Run a plan in threads: the layout of stages, channels and workers.
 
 The layout of a run:
 
-- the *feeder* thread opens the source, runs the inline steps before the first
-  threaded step, and puts their outputs into the first channel;
+- a source is read by the *feeder* thread, which also runs the inline steps
+  before the first threaded step; a fed run has no feeder: its input channel
+  (``put``) or the user's queue is the first stage's inbox;
 - each threaded stage has ``workers`` threads taking batches from the channel
-  in front of it (an inline stage between two threaded ones has one thread);
-- the last inline stage, if any, runs in the caller's thread while it reads
-  the last channel.
+  in front of it; an inline stage between two threaded ones has one thread;
+- in the foreground, the last inline stage, if any, runs in the caller's
+  thread while it reads the last channel; in the background every stage has
+  threads, and the last channel holds the run's outputs for its reader.
 
-The protocol, with no timeouts and no polling:
+The protocol, with no timeouts and no polling (see `_lifecycle`):
 
 - the end of the input travels down: a thread that finishes closes its
   output channel, and a channel whose producers have all closed ends its
@@ -18,9 +20,9 @@ The protocol, with no timeouts and no polling:
   channel is cancelled, so every blocked or later put and get raises
   `Cancelled` and its thread winds down (``finally`` blocks and processor
   teardown run);
-- the caller's side always cancels what is left and joins every thread before
-  it returns or raises, then raises the first error: the original exception,
-  with its traceback and a note naming the step, the worker and the item.
+- the caller's side cancels what is left and waits for the run to end before
+  it returns or raises the first error: the original exception, with its
+  traceback and a note naming the step, the worker and the item.
 """
 
 from __future__ import annotations
@@ -34,159 +36,47 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._plan import Plan, Stage
+from .._plan import DEFAULT_QUEUE_SIZE, Plan, Stage
 from .._source import Source
 from .._step import Processor, Skip, Step
 from . import _inline
-from ._blame import Site, add_note, log_unraisable
-from ._channel import Cancelled, Channel
+from ._blame import Site, add_note, describe, log_unraisable, note
+from ._channel import Cancelled, Channel, Inbox
 from ._context import RunContext
 from ._fused import fused_loop
+from ._lifecycle import Lifecycle, SourceWatch, reraise
 from ._order import Reorder
 from ._policy import Policies
+from ._pump import BATCH, Flusher, Pump
+from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
 
-__all__ = ["TimedInput", "running"]
+__all__ = ["ThreadedRun", "TimedInput", "running"]
 
-BATCH = 64
-"""The most items a worker takes from, or puts into, a channel at once (and never more
-than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
 BATCH_SECONDS = 0.0005
 """Work per batch a worker aims at: slow items are taken one at a time."""
-SLOW_GAP = 0.001
-"""Outputs further apart than this (seconds) are passed on at once, not batched."""
-
-
-class _Run:
-    """The shared state of one threaded run: channels, threads and errors."""
-
-    def __init__(self, plan: Plan, context: RunContext) -> None:
-        self.total = plan.step_count
-        self.channels: list[Channel] = []
-        self.reorders: list[Reorder] = []
-        self.threads: list[threading.Thread] = []
-        self.errors: list[BaseException] = []
-        self.cancelled = threading.Event()
-        self._lock = threading.Lock()
-        # The run's threads count into the caller's tables, and wait between
-        # retries in a way that a cancel interrupts.
-        self.context = RunContext(
-            Policies(context.policies.counts, self.pause), None, context.recorder
-        )
-
-    def pause(self, seconds: float) -> None:
-        """Wait `seconds` (between retries), or raise `Cancelled` as soon as the run is."""
-        if self.cancelled.wait(seconds):
-            raise Cancelled
-
-    def channel(self, capacity: int, producers: int) -> Channel:
-        """Return a new channel of this run."""
-        channel = Channel(capacity, producers)
-        self.channels.append(channel)
-        return channel
-
-    def spawn(self, name: str, body: Callable[[], None], closes: Channel) -> None:
-        """Start a thread running `body`; it closes `closes` when it ends, however it ends."""
-
-        def target() -> None:
-            try:
-                body()
-            except Cancelled:
-                pass
-            except BaseException as error:
-                self.fail(error)
-            finally:
-                closes.close()
-
-        thread = threading.Thread(target=target, name=f"paipa {name}", daemon=True)
-        self.threads.append(thread)
-        thread.start()
-
-    def fail(self, error: BaseException) -> None:
-        """Record `error` and cancel the run (the first error is the one raised)."""
-        with self._lock:
-            self.errors.append(error)
-        self.cancel()
-
-    def cancel(self) -> int:
-        """Wake every thread blocked on a channel with `Cancelled`; return items dropped."""
-        self.cancelled.set()
-        waiting = sum(len(channel) for channel in self.channels)
-        for channel in self.channels:
-            channel.cancel()
-        for reorder in self.reorders:
-            reorder.cancel()
-        return waiting
-
-    def stop(self) -> None:
-        """Cancel whatever still runs and join every thread."""
-        self.cancel()
-        for thread in self.threads:
-            thread.join()
-
-    def report_to(self, error: BaseException) -> None:
-        """Attach the errors of the run's threads to `error` raised in the caller."""
-        for other in self.errors:
-            if other is not error:
-                error.add_note(f"paipa: meanwhile a worker also raised {other!r}")
-
-    def raise_errors(self) -> None:
-        """Raise the first error of the run's threads, with the later ones noted on it."""
-        if self.errors:
-            first = self.errors[0]
-            for other in self.errors[1:]:
-                first.add_note(f"paipa: later, another worker also raised {other!r}")
-            raise first
 
 
 def _sub_plan(stage: Stage | None, total: int) -> Plan:
     return Plan((stage,) if stage is not None else (), total)
 
 
-def _pump(results: Iterator[Any], outbox: Channel, pending: list[Any]) -> None:
-    """Put `results` into `outbox` in batches; pass them on at once when they come slowly."""
-    clock = time.perf_counter
-    limit = min(BATCH, outbox.capacity)
-    last = clock()
-    for item in results:
-        now = clock()
-        pending.append(item)
-        if len(pending) >= limit or now - last > SLOW_GAP:
-            outbox.put(pending[:])
-            pending.clear()
-        last = now
-    if pending:
-        outbox.put(pending[:])
-        pending.clear()
-
-
-def _feed(plan: Plan, source: Source, outbox: Channel, context: RunContext) -> None:
+def _feed(plan: Plan, source: Source, pump: Pump, context: RunContext, watch: SourceWatch) -> None:
     """Open the source, run the first inline steps and fill the first channel (the feeder)."""
-    pending: list[Any] = []
-    if hasattr(source.value, "on_wait"):
-        # A source that says when it is about to wait (a fed run's input): pass
-        # on what has been batched before waiting, so no item waits for the next.
-        def flush() -> None:
-            if pending:
-                outbox.put(pending[:])
-                pending.clear()
-
-        source.value.on_wait = flush
-    with _inline.running(plan, source, context) as results:
+    with _inline.running(plan, source, context, watch=watch) as results:
         if not plan.stages and _inline.is_inert(results):
             # An in-memory source cannot stall: move it in full batches.
-            while batch := list(itertools.islice(results, min(BATCH, outbox.capacity))):
+            outbox = pump.outbox
+            while batch := list(itertools.islice(results, pump.limit)):
                 outbox.put(batch)
         else:
-            _pump(results, outbox, pending)
+            pump.run(results)
 
 
-def _batches(
-    inbox: Channel, limit: int, before_get: Callable[[], None] | None = None
-) -> Iterator[list[Any]]:
+def _batches(inbox: Inbox, limit: int, pump: Pump | None = None) -> Iterator[list[Any]]:
     while True:
-        if before_get is not None:
-            before_get()
+        if pump is not None:
+            pump.flush()  # before waiting for input, pass on what is done
         _, batch = inbox.get(limit)
         if not batch:
             return
@@ -196,14 +86,14 @@ def _batches(
 class TimedInput:
     """The input of a step that wants to notice stalls (``batch``): `take_within`."""
 
-    def __init__(self, inbox: Channel, before_get: Callable[[], None]) -> None:
+    def __init__(self, inbox: Inbox, pump: Pump) -> None:
         self._inbox = inbox
-        self._before_get = before_get
+        self._pump = pump
         self._plain: Iterator[Any] | None = None
 
     def take_within(self, limit: int, timeout: float | None) -> list[Any] | None:
         """Return up to `limit` items; [] at the end; None if none came within `timeout`."""
-        self._before_get()
+        self._pump.flush()
         taken = self._inbox.get_within(limit, timeout)
         return None if taken is None else taken[1]
 
@@ -223,31 +113,26 @@ class TimedInput:
 
 
 def _stream(
-    plan: Plan, inbox: Channel, outbox: Channel, context: RunContext, worker: tuple[int, int]
+    plan: Plan, inbox: Inbox, pump: Pump, context: RunContext, worker: tuple[int, int]
 ) -> None:
-    """Run nested steps over the shared inbox (threaded iterator steps, middle inline stages)."""
-    pending: list[Any] = []
-
-    def flush() -> None:
-        # Before waiting for more input, pass on what is done: no added latency.
-        if pending:
-            outbox.put(pending[:])
-            pending.clear()
-
+    """Run nested steps over the shared inbox (threaded iterator steps, inline stages)."""
     items: Iterator[Any] | TimedInput
-    first = plan.stages[0].segments[0].steps[0]
-    if getattr(first.function, "takes_timed_input", False):
-        items = TimedInput(inbox, flush)
+    segments = plan.stages[0].segments
+    if segments and getattr(segments[0].steps[0].function, "takes_timed_input", False):
+        items = TimedInput(inbox, pump)
     else:
-        items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), flush))
+        items = itertools.chain.from_iterable(_batches(inbox, min(BATCH, inbox.capacity), pump))
+    if not segments:  # nothing to run: relay the input
+        pump.run(items)
+        return
     with _inline.running(plan, items, context, worker) as results:
-        _pump(results, outbox, pending)
+        pump.run(results)
 
 
 def _work_items(
     stage: Stage,
     total: int,
-    inbox: Channel,
+    inbox: Inbox,
     emit: Callable[[int, int, list[Any]], None],
     context: RunContext,
     worker: tuple[int, int],
@@ -268,7 +153,7 @@ def _work_items(
 def _process_items(
     stage: Stage,
     total: int,
-    inbox: Channel,
+    inbox: Inbox,
     emit: Callable[[int, int, list[Any]], None],
     policies: Policies,
     worker: tuple[int, int],
@@ -324,46 +209,178 @@ def _process_items(
     _inline.teardown(ready, None)
 
 
-class _Layout:
-    """Wires the stages of a plan into threads and channels, and starts them."""
+def _capacities(stages: list[Stage]) -> list[int]:
+    """Items the channel in front of each stage holds, and (last) the one after them all.
 
-    def __init__(self, run: _Run, plan: Plan, source: Source) -> None:
-        self.run = run
+    A channel holds what the stage it feeds asked for; one into an inline stage,
+    or after the last stage, what the nearest threaded stage before it asked
+    for (or one of its own steps, or the default).
+    """
+    capacities: list[int] = []
+    nearest: int | None = None
+    for stage in stages:
+        if stage.workers is not None:
+            nearest = stage.queue_size
+            capacities.append(nearest)
+        else:
+            own = stage.own_queue_size
+            capacities.append(own or nearest or DEFAULT_QUEUE_SIZE)
+    capacities.append(nearest or DEFAULT_QUEUE_SIZE)
+    return capacities
+
+
+class ThreadedRun:
+    """The channels, pumps and threads of one run of a plan in threads.
+
+    `inbox` is the run's first channel: a fed run puts into it. `outbox` is
+    its last: the caller (or a background run's reader) takes from it.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        source: Source,
+        context: RunContext,
+        lifecycle: Lifecycle,
+        background: bool,
+    ) -> None:
+        """Wire `plan` into threads and channels; `start` starts them.
+
+        A source fed while running (``Pipeline()``, a `queue.Queue`) becomes the
+        run's `inbox`. In the `background`, every stage gets threads of its own
+        and the last channel keeps the outputs.
+        """
+        self.lifecycle = lifecycle
         self.total = plan.step_count
+        # The run's threads wait between retries in a way that a cancel interrupts.
+        self.context = RunContext(
+            Policies(context.policies.counts, lifecycle.pause), context.recorder
+        )
+        self.flusher = Flusher()
+        self._pumps: set[Pump] = set()
+        self._lock = threading.Lock()
+        self._starts: list[Callable[[], object]] = []
+        self.watch: SourceWatch | None = None
+        self.feeder_pump: Pump | None = None
+        self.inbox: Inbox | None = None
+        self._channels: list[Channel] = []
+        self._reorders: list[Reorder] = []
+        self._inboxes: list[QueueInput] = []
         stages = list(plan.stages)
-        first = stages.pop(0) if stages[0].workers is None else None
-        last = stages.pop() if stages[-1].workers is None else None
-        self.caller_plan = _sub_plan(last, self.total)
-        inbox = run.channel(stages[0].queue_size, 1)
-        feeder_plan = _sub_plan(first, self.total)
-        feed = functools.partial(_feed, feeder_plan, source, inbox, run.context)
-        run.spawn("feeder", feed, inbox)
+        capacities = _capacities(stages)
+        self.caller_plan = _sub_plan(None, self.total)
+        if not background and stages and stages[-1].workers is None:
+            self.caller_plan = _sub_plan(stages.pop(), self.total)
+            capacities.pop()
+        inbox: Inbox
+        if not background and source.kind in ("feed", "queue"):
+            source.open()  # raises: a fed pipeline runs in the background only
+        if source.kind == "feed":
+            inbox = self.inbox = self._channel(capacities[0], 1)
+        elif source.kind == "queue":
+            inbox = self.inbox = QueueInput(source.value, capacities[0])
+            self._inboxes.append(inbox)
+        else:
+            first = None
+            if stages and stages[0].workers is None:
+                first = stages.pop(0)
+                capacities.pop(0)
+            inbox = self._channel(capacities[0], 1)
+            self._feeder(_sub_plan(first, self.total), source, inbox)
+        if background and not stages and self.inbox is not None:
+            stages.append(Stage(()))  # a fed run without steps: its outputs are its inputs
         for number, stage in enumerate(stages):
-            # A channel holds what the stage after it asked for; the one into
-            # the caller, what the last threaded stage asked for.
-            following = stages[number + 1] if number + 1 < len(stages) else stage
-            capacity = following.queue_size
-            outbox = run.channel(capacity, stage.workers or 1)
-            self._start_stage(stage, inbox, outbox)
+            capacity = capacities[min(number + 1, len(capacities) - 1)]
+            outbox = self._channel(capacity, stage.workers or 1)
+            self._stage(stage, inbox, outbox)
             inbox = outbox
-        self.outputs: Iterator[Any] = itertools.chain.from_iterable(_batches(inbox, inbox.capacity))
+        self.outbox: Inbox = inbox
+        # Once the last stage is done, whatever still runs upstream is not needed.
+        self._last_workers = stages[-1].workers or 1 if stages else 1
+        lifecycle.on_cancel(self._cancel, self._stop_upstream)
 
-    def _start_stage(self, stage: Stage, inbox: Channel, outbox: Channel) -> None:
+    def _channel(self, capacity: int, producers: int) -> Channel:
+        channel = Channel(capacity, producers)
+        self._channels.append(channel)
+        return channel
+
+    def _cancel(self) -> int:
+        """Wake every thread of the run and its reader with `Cancelled`; return items dropped."""
+        return self._stop_upstream() + self.outbox.cancel()
+
+    def _stop_upstream(self) -> int:
+        """Wake every thread before the run's outputs with `Cancelled`; return items dropped."""
+        parts: list[Channel | Reorder | QueueInput] = [*self._channels, *self._reorders]
+        dropped = 0
+        for part in [*parts, *self._inboxes]:
+            if part is not self.outbox:
+                dropped += part.cancel()
+        self.flusher.stop()
+        return dropped
+
+    def _pump(self, outbox: Channel) -> Pump:
+        pump = Pump(outbox, self.flusher)
+        self._pumps.add(pump)
+        return pump
+
+    def _pump_done(self, pump: Pump) -> None:
+        """Note that `pump`'s thread is done (or abandoned); the flusher stops after the last."""
+        with self._lock:
+            if pump not in self._pumps:
+                return
+            self._pumps.discard(pump)
+            last = not self._pumps
+        if last:
+            self.flusher.stop()
+
+    def _spawn_later(
+        self,
+        name: str,
+        body: Callable[[], None],
+        outbox: Channel,
+        watch: SourceWatch | None = None,
+        pump: Pump | None = None,
+    ) -> None:
+        def after() -> None:
+            outbox.close()
+            if pump is not None:
+                self._pump_done(pump)
+            if outbox is self.outbox:
+                self._last_worker_done()
+
+        self._starts.append(lambda: self.lifecycle.spawn(name, body, after, watch))
+
+    def _last_worker_done(self) -> None:
+        with self._lock:
+            self._last_workers -= 1
+            last = not self._last_workers
+        if last:
+            self.lifecycle.complete()
+
+    def _feeder(self, plan: Plan, source: Source, outbox: Channel) -> None:
+        self.watch = SourceWatch()
+        pump = self.feeder_pump = self._pump(outbox)
+        body = functools.partial(_feed, plan, source, pump, self.context, self.watch)
+        self._spawn_later("feeder", body, outbox, self.watch, pump)
+
+    def _stage(self, stage: Stage, inbox: Inbox, outbox: Channel) -> None:
         workers = stage.workers or 1
         stage_plan = _sub_plan(stage, self.total)
         emit = self._emitter(stage, workers, outbox)
         for index in range(1, workers + 1):
             worker = (index, workers)
             name = f"{stage.step.name if stage.workers else 'inline stage'} {index}/{workers}"
+            if not stage.segments:
+                name = "relay"
             if stage.workers is None or stage.step.kind == "iterator":
-                body = functools.partial(
-                    _stream, stage_plan, inbox, outbox, self.run.context, worker
-                )
+                pump = self._pump(outbox)
+                body = functools.partial(_stream, stage_plan, inbox, pump, self.context, worker)
+                self._spawn_later(name, body, outbox, pump=pump)
             else:
                 body = functools.partial(
-                    _work_items, stage, self.total, inbox, emit, self.run.context, worker
+                    _work_items, stage, self.total, inbox, emit, self.context, worker
                 )
-            self.run.spawn(name, body, outbox)
+                self._spawn_later(name, body, outbox)
 
     def _emitter(
         self, stage: Stage, workers: int, outbox: Channel
@@ -371,7 +388,7 @@ class _Layout:
         """Return how a worker of `stage` passes on a batch of results: in order or not."""
         if stage.workers is not None and stage.step.ordered and workers > 1:
             reorder = Reorder(outbox, 2 * workers * min(BATCH, stage.queue_size))
-            self.run.reorders.append(reorder)
+            self._reorders.append(reorder)
             return reorder.submit
 
         def emit(start: int, count: int, results: list[Any]) -> None:
@@ -380,39 +397,78 @@ class _Layout:
 
         return emit
 
+    def start(self) -> None:
+        """Start every thread; if that fails or is interrupted, cancel those started."""
+        try:
+            if self._pumps:
+                self.lifecycle.spawn("flusher", self.flusher.run)
+            else:
+                self.flusher.stop()
+            for start in self._starts:
+                start()
+        except BaseException:
+            self.lifecycle.cancel("the run could not start all its threads")
+            self.lifecycle.release()
+            self.lifecycle.wait()
+            raise
+        self.lifecycle.started()
+
+    def stop_input(self) -> None:
+        """Take no more input; let the items already taken through (``stop()``)."""
+        if self.inbox is not None:
+            self.inbox.end()
+            return
+        watch, pump = self.watch, self.feeder_pump
+        if watch is None or pump is None:
+            return
+        watch.halted = True
+        if self.lifecycle.abandon_stuck_sources():
+            # The feeder waits in the source and will not close its channel until
+            # next() returns: pass on what it took, then end the channel for it.
+            if self.lifecycle.in_own_thread():
+                pump.flush_held()
+            else:
+                pump.flush()
+            pump.outbox.end()
+            self._pump_done(pump)
+
 
 @contextmanager
 def running(
     plan: Plan,
     source: Source | Iterator[Any],
-    context: RunContext | None = None,
+    context: RunContext,
+    lifecycle: Lifecycle,
 ) -> Generator[Iterator[Any], None, None]:
-    """Start a threaded run of `plan` over `source`; yield the caller's output iterator.
+    """Run `plan` over `source` in threads; yield the caller's output iterator.
 
     On exit, by exhaustion, error, or the consumer stopping, whatever still
-    runs is cancelled and every thread is joined before this returns. Error
-    policies count into the `context`; its control, if any, can cancel the run.
+    runs is cancelled and the run has ended before this returns.
     """
-    if context is None:
-        context = RunContext()
-    run = _Run(plan, context)
     if not isinstance(source, Source):
         source = Source(source)
-    if context.control is not None:
-        context.control.register(run.cancel)
-    layout = _Layout(run, plan, source)
+    run = ThreadedRun(plan, source, context, lifecycle, background=False)
+    run.start()
+    outputs = itertools.chain.from_iterable(_batches(run.outbox, run.outbox.capacity))
     try:
-        with _inline.running(layout.caller_plan, layout.outputs, run.context) as outputs:
-            yield outputs
+        with _inline.running(run.caller_plan, outputs, run.context) as results:
+            yield results
     except Cancelled:
         pass  # a thread failed: its error is raised below
     except BaseException as error:
-        run.stop()
-        if isinstance(error, GeneratorExit):
-            for late in run.errors:
-                log_unraisable(late)
-        else:
-            run.report_to(error)
+        stopped = isinstance(error, GeneratorExit)
+        lifecycle.cancel("the consumer stopped reading" if stopped else f"{describe(error)}")
+        lifecycle.release()
+        lifecycle.wait()
+        for other in lifecycle.errors:
+            if stopped:
+                log_unraisable(other)
+            elif other is not error:
+                note(error, f"paipa: meanwhile a worker also raised {describe(other)}")
         raise
-    run.stop()
-    run.raise_errors()
+    lifecycle.complete()
+    lifecycle.release()
+    lifecycle.wait()
+    first = lifecycle.first_error()
+    if first is not None:
+        reraise(first)

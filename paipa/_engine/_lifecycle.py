@@ -1,0 +1,366 @@
+"""The one lifecycle of a run: its states, its one cancel, its threads and its errors.
+
+Every run has a `Lifecycle`, whether it is iterated, collected, run or
+started in the background, inline or in threads. The lifecycle is the only
+place that decides how a run ends:
+
+- parts of the run (channels, a queue it reads, a paused retry) register a
+  *canceller*; `cancel` calls each of them once, so every blocked put, get
+  and pause wakes at once;
+- the run's threads are started by `spawn`: a thread that raises records its
+  error and cancels the run, and the last part of the run to finish ends it;
+- the end is one of three states, each reached exactly once: succeeded,
+  failed (the first error is the run's error; later ones are noted on it), or
+  cancelled.
+
+A thread stuck inside a source's ``next()`` cannot be interrupted in Python.
+Once the run no longer wants that source's items, such a thread is
+*abandoned*: the run ends without it, and the thread closes the source and
+ends as soon as ``next()`` returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._blame import describe, note
+from ._channel import Cancelled
+
+__all__ = ["Lifecycle", "RunCancelled", "RunState", "SourceWatch", "reraise"]
+
+
+class RunState(enum.Enum):
+    """Where a run is in its life; `BackgroundRun.state` tells it."""
+
+    STARTING = "starting"
+    """Threads are being started; an error or Ctrl-C now cancels and joins those started."""
+    RUNNING = "running"
+    """Items flow; a fed run takes input."""
+    FINISHING = "finishing"
+    """The input has ended (``finish()`` or ``stop()``): items already taken drain."""
+    CANCELLING = "cancelling"
+    """Cancelled, or a step failed: every blocked call is woken and the threads wind down."""
+    SUCCEEDED = "succeeded"
+    """Ended after all its input went through; every thread has ended."""
+    FAILED = "failed"
+    """Ended by an error, which ``join()`` raises; every thread has ended."""
+    CANCELLED = "cancelled"
+    """Ended by ``cancel()``, ``break`` or Ctrl-C; every thread has ended."""
+
+    @property
+    def ended(self) -> bool:
+        """Whether this is one of the three final states."""
+        return self in _ENDED
+
+
+_ENDED = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
+
+
+class RunCancelled(RuntimeError):  # noqa: N818 (named like trio.Cancelled)
+    """Raised where a run cannot go on because it was cancelled or has failed.
+
+    ``put()`` into such a run raises it, and so does reading the outputs of a
+    run that someone else cancelled. The message says what happened; a failed
+    run's own error is raised by ``join()``.
+    """
+
+
+class SourceWatch:
+    """Whether the thread reading a source is inside its ``next()`` (and may be abandoned)."""
+
+    __slots__ = ("halted", "inside")
+
+    def __init__(self) -> None:
+        """Start outside the source, not halted."""
+        self.inside = False
+        self.halted = False
+
+
+def watched(iterator: Any, watch: SourceWatch) -> Any:
+    """Yield the items of `iterator`, recording in `watch` when this thread waits in it.
+
+    Once `watch` is halted, no further ``next()`` is started.
+    """
+    while True:
+        watch.inside = True
+        if watch.halted:
+            watch.inside = False
+            return
+        try:
+            item = next(iterator)
+        except StopIteration:
+            watch.inside = False
+            return
+        except BaseException:
+            watch.inside = False
+            raise
+        watch.inside = False
+        yield item
+
+
+def reraise(error: BaseException) -> None:
+    """Raise `error` as it was raised: its ``__context__`` is not replaced by ours."""
+    context, suppress = error.__context__, error.__suppress_context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+        error.__suppress_context__ = suppress
+
+
+class Lifecycle:
+    """The state, the cancel, the threads and the errors of one run."""
+
+    __slots__ = (
+        "_abandoned",
+        "_cancellers",
+        "_holds",
+        "_idents",
+        "_lock",
+        "_on_end",
+        "_threads",
+        "_watches",
+        "cancelled",
+        "dropped",
+        "ended",
+        "errors",
+        "reason",
+        "state",
+        "woken",
+    )
+
+    def __init__(self) -> None:
+        """Start in `RunState.STARTING`, held by its starter until `started`."""
+        self.state = RunState.STARTING
+        self.cancelled = threading.Event()
+        """Set once the run is cancelled (by `cancel`, or by a failure)."""
+        self.woken = threading.Event()
+        """Set once the run's parts are woken: cancelled, or no longer needed (`complete`)."""
+        self.ended = threading.Event()
+        """Set once the run has ended (every part of it finished)."""
+        self.errors: list[BaseException] = []
+        self.reason: str | None = None
+        """Why the run was cancelled, in words."""
+        self.dropped = 0
+        """Items that were waiting in the run's queues when it was cancelled."""
+        self._lock = threading.Lock()
+        self._cancellers: list[tuple[Callable[[], int], Callable[[], int]]] = []
+        self._on_end: list[Callable[[], None]] = []
+        self._threads: list[threading.Thread] = []
+        self._idents: set[int] = set()
+        self._watches: dict[threading.Thread, SourceWatch] = {}
+        self._abandoned: set[threading.Thread] = set()
+        self._holds = 1  # the starter's: the run cannot end while it is being set up
+
+    # -- parts of the run ---------------------------------------------------------
+
+    def on_cancel(self, canceller: Callable[[], int], upstream: Callable[[], int]) -> None:
+        """Register how to cancel a part of the run, and how to stop its upstream only.
+
+        Each returns the items it dropped. `canceller` is called by `cancel`;
+        `upstream` by `complete`, when the outputs are complete and whatever
+        still works before them is not needed.
+        """
+        with self._lock:
+            self._cancellers.append((canceller, upstream))
+            cancelled, woken = self.cancelled.is_set(), self.woken.is_set()
+        if cancelled:
+            canceller()
+        elif woken:
+            upstream()
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the run has ended, in the thread that ends it."""
+        self._on_end.append(callback)
+
+    def hold(self) -> None:
+        """Keep the run from ending until `release` (a caller reading its outputs)."""
+        with self._lock:
+            self._holds += 1
+
+    def release(self) -> None:
+        """Let go of a `hold`; the last part to let go ends the run."""
+        with self._lock:
+            self._holds -= 1
+            last = self._holds == 0
+        if last:
+            self._end()
+
+    def spawn(
+        self,
+        name: str,
+        body: Callable[[], None],
+        after: Callable[[], None] | None = None,
+        watch: SourceWatch | None = None,
+    ) -> threading.Thread:
+        """Start a thread of the run running `body`, then `after`, however `body` ends.
+
+        An exception from `body` fails the run; `Cancelled` just ends the thread.
+        With a `watch`, the thread may be abandoned while it waits in a source.
+        """
+
+        def target() -> None:
+            self._idents.add(threading.get_ident())
+            try:
+                body()
+            except Cancelled:
+                pass
+            except BaseException as error:
+                self.fail(error)
+            finally:
+                try:
+                    if after is not None:
+                        after()
+                finally:
+                    self._thread_done(thread)
+
+        thread = threading.Thread(target=target, name=f"paipa {name}", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+            self._holds += 1
+            if watch is not None:
+                self._watches[thread] = watch
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._threads.remove(thread)
+                self._holds -= 1
+            raise
+        return thread
+
+    def _thread_done(self, thread: threading.Thread) -> None:
+        with self._lock:
+            if thread in self._abandoned:
+                return
+            self._holds -= 1
+            last = self._holds == 0
+        if last:
+            self._end()
+
+    def in_own_thread(self) -> bool:
+        """Whether the calling thread is one of the run's own (a step of this run)."""
+        return threading.get_ident() in self._idents
+
+    # -- moving through the states ----------------------------------------------
+
+    def started(self) -> None:
+        """Every thread is started: ``STARTING`` becomes ``RUNNING``."""
+        with self._lock:
+            if self.state is RunState.STARTING:
+                self.state = RunState.RUNNING
+
+    def finishing(self) -> None:
+        """Note that the input has ended: ``RUNNING`` becomes ``FINISHING``."""
+        with self._lock:
+            if self.state in (RunState.STARTING, RunState.RUNNING):
+                self.state = RunState.FINISHING
+
+    def fail(self, error: BaseException) -> None:
+        """Record `error` (the first one is the run's) and cancel the run."""
+        with self._lock:
+            self.errors.append(error)
+            first = len(self.errors) == 1
+        if first:
+            self.cancel(f"the run failed: {describe(error)}")
+        else:
+            self.cancel("")
+
+    def cancel(self, reason: str) -> int:
+        """Cancel the run: wake every blocked part; return the items dropped from queues."""
+        with self._lock:
+            if self.cancelled.is_set():
+                return 0
+            if not self.state.ended:
+                self.state = RunState.CANCELLING
+            self.reason = reason
+            self.cancelled.set()
+            cancellers = [entry[0] for entry in self._cancellers]
+        return self._wake(cancellers)
+
+    def complete(self) -> None:
+        """Wake whatever still works upstream: the outputs are complete, it is not needed.
+
+        The run is not cancelled: it ends as it would have, succeeded or failed.
+        """
+        with self._lock:
+            if self.woken.is_set():
+                return
+            upstream = [entry[1] for entry in self._cancellers]
+        self._wake(upstream)
+
+    def _wake(self, cancellers: list[Callable[[], int]]) -> int:
+        self.woken.set()
+        dropped = 0
+        for canceller in cancellers:
+            dropped += canceller()
+        self.dropped += dropped
+        self.abandon_stuck_sources()
+        return dropped
+
+    def abandon_stuck_sources(self) -> bool:
+        """Stop waiting for threads inside a source's ``next()``: they end when it returns.
+
+        Halts every watched source (no further ``next()`` starts); tell whether
+        a thread was abandoned.
+        """
+        abandoned = False
+        for thread, watch in list(self._watches.items()):
+            watch.halted = True
+            if not watch.inside:  # its thread will not start another next(): see `watched`
+                continue
+            with self._lock:
+                if thread in self._abandoned or not thread.is_alive():
+                    continue
+                self._abandoned.add(thread)
+                self._holds -= 1
+                last = self._holds == 0
+            abandoned = True
+            if last:
+                self._end()
+        return abandoned
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (between retries), or raise `Cancelled` as soon as the run is."""
+        if self.woken.wait(min(seconds, threading.TIMEOUT_MAX)):
+            raise Cancelled
+
+    def _end(self) -> None:
+        with self._lock:
+            if self.errors:
+                self.state = RunState.FAILED
+            elif self.cancelled.is_set():
+                self.state = RunState.CANCELLED
+            else:
+                self.state = RunState.SUCCEEDED
+        try:
+            for callback in self._on_end:
+                callback()
+        finally:
+            self.ended.set()
+
+    # -- waiting for the end ------------------------------------------------------
+
+    def wait(self) -> None:
+        """Wait until the run has ended and its threads are gone (all but abandoned ones).
+
+        Never waits for the calling thread itself.
+        """
+        self.ended.wait()
+        current = threading.current_thread()
+        for thread in list(self._threads):
+            if thread is not current and thread not in self._abandoned:
+                thread.join()
+
+    def first_error(self) -> BaseException | None:
+        """Return the run's error, with the later ones noted on it."""
+        if not self.errors:
+            return None
+        first = self.errors[0]
+        for other in self.errors[1:]:
+            note(first, f"paipa: later, another worker also raised {describe(other)}")
+        self.errors[1:] = []
+        return first

@@ -1,0 +1,128 @@
+"""Move a thread's outputs into a channel in batches, without ever holding one back.
+
+A `Pump` collects the outputs of a thread's steps and puts them into the next
+channel in batches (one lock round-trip per batch keeps threaded stages at C
+speed per item). Batching must never delay an item: if the thread then
+blocks (a source waiting for data, a step waiting on the network), the items
+it has collected would sit in its hands. So every run has one `Flusher`
+thread: a pump that starts a batch arms it, and whatever the pump still
+holds a millisecond later, the flusher passes on, without waiting for room
+(the next stage is busy then, and the pump tries again later).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from ._channel import Channel
+
+__all__ = ["BATCH", "HOLD", "Flusher", "Pump"]
+
+BATCH = 64
+"""The most items a thread takes from, or puts into, a channel at once (and never more
+than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
+HOLD = 0.001
+"""Seconds an output may wait in a pump for its batch to fill before it is passed on."""
+
+
+class Pump:
+    """A thread's outputs on their way into `outbox`, in batches."""
+
+    __slots__ = ("_flusher", "_lock", "limit", "outbox", "pending")
+
+    def __init__(self, outbox: Channel, flusher: Flusher | None) -> None:
+        """Put into `outbox`; with a `flusher`, held items are passed on after `HOLD` s."""
+        self.outbox = outbox
+        self.limit = min(BATCH, outbox.capacity)
+        self.pending: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._flusher = flusher
+
+    def run(self, results: Iterator[Any]) -> None:
+        """Put every item of `results` into the outbox, then what is left."""
+        pending, limit = self.pending, self.limit
+        append = pending.append
+        flusher = self._flusher
+        for item in results:
+            append(item)
+            held = len(pending)
+            if held >= limit:
+                self.flush()
+            elif held == 1 and flusher is not None:
+                flusher.arm(self)  # this item starts a batch
+        self.flush()
+
+    def _take(self) -> list[Any]:
+        pending = self.pending
+        return [pending.popleft() for _ in range(len(pending))]
+
+    def flush(self) -> None:
+        """Put what the pump holds into the outbox, waiting for room."""
+        with self._lock:
+            if self.pending:
+                self.outbox.put(self._take())
+
+    def flush_held(self) -> bool:
+        """Put what the pump holds if there is room now; tell whether nothing is left held."""
+        if not self._lock.acquire(blocking=False):
+            return True  # the pump's own thread is flushing
+        try:
+            if not self.pending:
+                return True
+            items = self._take()
+            if not self.outbox.try_put(items):
+                self.pending.extendleft(reversed(items))
+                return False
+            # An item the pump appended while we took did not arm: it is looked at again.
+            return not self.pending
+        finally:
+            self._lock.release()
+
+
+class Flusher:
+    """Passes on the items pumps have held for `HOLD` seconds (one thread per run)."""
+
+    __slots__ = ("_armed", "_changed", "_stopped")
+
+    def __init__(self) -> None:
+        """Start with nothing armed."""
+        self._armed: deque[tuple[float, Pump]] = deque()
+        self._changed = threading.Condition(threading.Lock())
+        self._stopped = False
+
+    def arm(self, pump: Pump) -> None:
+        """Look at `pump` again in `HOLD` seconds."""
+        with self._changed:
+            self._armed.append((time.monotonic() + HOLD, pump))
+            if len(self._armed) == 1:
+                self._changed.notify()
+
+    def run(self) -> None:
+        """Flush armed pumps when their time comes, until `stop`."""
+        armed, changed, clock = self._armed, self._changed, time.monotonic
+        while True:
+            with changed:
+                while not armed and not self._stopped:
+                    changed.wait()
+                if self._stopped:
+                    return
+                due, pump = armed[0]
+                delay = due - clock()
+                if delay > 0:
+                    changed.wait(delay)
+                    continue
+                armed.popleft()
+            if not pump.flush_held():
+                self.arm(pump)  # no room downstream: the next stage has work; later
+
+    def stop(self) -> int:
+        """End `run` (the run is over or cancelled); returns 0 items dropped."""
+        with self._changed:
+            self._stopped = True
+            self._armed.clear()
+            self._changed.notify()
+        return 0
