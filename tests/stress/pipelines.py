@@ -207,17 +207,23 @@ def cases(draw: st.DrawFn) -> Case:
     )
     fault_at = draw(st.integers(0, max(size - 1, 0)))
     stop_after = draw(st.integers(0, 50))
-    processes = [i for i, spec in enumerate(specs) if spec.kind == "process"]
-    items = [i for i, spec in enumerate(specs) if spec.kind in ITEM_KINDS]
-    if fault in ("setup", "teardown") and not processes:
-        fault = "none"
-    if fault == "policy" and not items:
-        fault = "none"
     if source == "infinite" and fault in ("step", "source", "teardown", "policy"):
         fault = "none"
+    fault = place_fault(draw, specs, fault, fault_at)
+    return Case(specs, source, size, fault, fault_at, consumer, stop_after)
+
+
+def place_fault(draw: st.DrawFn, specs: list[StepSpec], fault: str, fault_at: int) -> str:
+    """Give one of `specs` (in place) the step fault `fault`; return it, or "none" if no
+    step can take it. "step" fails on the value `fault_at`, "setup" and "teardown" in a
+    `Processor`, "policy" is an error policy; other faults are left to the caller."""
+    processes = [i for i, spec in enumerate(specs) if spec.kind == "process"]
+    items = [i for i, spec in enumerate(specs) if spec.kind in ITEM_KINDS]
     failing = [i for i, spec in enumerate(specs) if spec.kind not in ("chunk", "batch")]
-    if fault == "step" and not failing:
-        fault = "none"
+    if fault in ("setup", "teardown") and not processes:
+        return "none"
+    if (fault == "policy" and not items) or (fault == "step" and not failing):
+        return "none"
     if fault == "step":
         target = draw(st.sampled_from(failing))
         specs[target] = _replace(specs[target], fail_on=fault_at)
@@ -228,7 +234,7 @@ def cases(draw: st.DrawFn) -> Case:
         target = draw(st.sampled_from(items))
         policy = draw(st.sampled_from(["skip", "dead-letter"]))
         specs[target] = _replace(specs[target], policy=policy)
-    return Case(specs, source, size, fault, fault_at, consumer, stop_after)
+    return fault
 
 
 def _replace(spec: StepSpec, **changes: Any) -> StepSpec:
