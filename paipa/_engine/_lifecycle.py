@@ -203,7 +203,8 @@ class Lifecycle:
         """
 
         def target() -> None:
-            self._idents.add(threading.get_ident())
+            ident = threading.get_ident()
+            self._idents.add(ident)
             try:
                 body()
             except Cancelled:
@@ -215,6 +216,7 @@ class Lifecycle:
                     if after is not None:
                         after()
                 finally:
+                    self._idents.discard(ident)  # idents are reused by later threads
                     self._thread_done(thread)
 
         thread = threading.Thread(target=target, name=f"paipa {name}", daemon=True)
