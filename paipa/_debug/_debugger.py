@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Generator, Sequence, Sized
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from .._checks import seconds
 from .._engine._context import RunContext
 from .._engine._recorder import Recorder
+from .._engine._scope import scope
 from .._source import Source
 from .._step import Step
 from ._reporters import LoggingReporter, Reporter
@@ -46,7 +46,7 @@ class PipelineRuntimeDebugger:
         reporters = list(self.reporters)
         return f"PipelineRuntimeDebugger(reporters={reporters!r}, interval={self.interval})"
 
-    @contextlib.contextmanager
+    @scope
     def observing(
         self, steps: Sequence[Step[Any, Any]], source: Source, context: RunContext
     ) -> Generator[RunContext, None, None]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .._plan import Plan, Segment
@@ -23,6 +22,7 @@ from ._context import RunContext
 from ._fused import fused_loop
 from ._lifecycle import SourceWatch, watched
 from ._policy import Policies
+from ._scope import scope
 
 __all__ = ["is_inert", "running", "teardown"]
 
@@ -152,7 +152,7 @@ def is_inert(iterator: Iterator[Any]) -> bool:
     return type(iterator) in _INERT
 
 
-@contextmanager
+@scope
 def running(
     plan: Plan,
     source: Source | Iterator[Any],

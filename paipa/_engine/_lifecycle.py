@@ -21,9 +21,11 @@ ends as soon as ``next()`` returns.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from ._blame import describe, note
@@ -101,14 +103,34 @@ def watched(iterator: Any, watch: SourceWatch) -> Any:
         yield item
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Generator[None, None, None]:
+    """Hold back Ctrl-C (SIGINT) in the main thread for the block; it arrives right after.
+
+    A KeyboardInterrupt raised inside ``Thread.start()`` could leave a thread
+    running that its starter believes never started. Threads started here
+    inherit the mask, so SIGINT is always taken by the main thread.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
 def reraise(error: BaseException) -> None:
     """Raise `error` as it was raised: its ``__context__`` is not replaced by ours."""
     context, suppress = error.__context__, error.__suppress_context__
     try:
         raise error
     finally:
-        error.__context__ = context
-        error.__suppress_context__ = suppress
+        # object.__setattr__: also for exceptions whose own __setattr__ refuses (frozen).
+        object.__setattr__(error, "__context__", context)
+        object.__setattr__(error, "__suppress_context__", suppress)
 
 
 class Lifecycle:
@@ -225,13 +247,14 @@ class Lifecycle:
             self._holds += 1
             if watch is not None:
                 self._watches[thread] = watch
-        try:
-            thread.start()
-        except BaseException:
-            with self._lock:
-                self._threads.remove(thread)
-                self._holds -= 1
-            raise
+        with _signals_deferred():
+            try:
+                thread.start()
+            except BaseException:
+                with self._lock:
+                    self._threads.remove(thread)
+                    self._holds -= 1
+                raise
         return thread
 
     def _thread_done(self, thread: threading.Thread) -> None:

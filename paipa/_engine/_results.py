@@ -7,7 +7,7 @@ import operator
 import sys
 from collections import deque
 from collections.abc import Generator, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from .._plan import Plan
@@ -16,6 +16,7 @@ from . import _inline, _threads
 from ._context import RunContext
 from ._lifecycle import Lifecycle
 from ._policy import Policies
+from ._scope import scope
 
 __all__ = ["collect", "count", "iterate", "running"]
 
@@ -31,7 +32,7 @@ def running(
     return _inline_run(plan, source, context, Lifecycle())
 
 
-@contextmanager
+@scope
 def _inline_run(
     plan: Plan, source: Source | Iterator[Any], context: RunContext, lifecycle: Lifecycle
 ) -> Generator[Iterator[Any], None, None]:

@@ -33,7 +33,6 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from .._plan import DEFAULT_QUEUE_SIZE, Plan, Stage
@@ -50,6 +49,7 @@ from ._policy import Policies
 from ._pump import BATCH, Flusher, Pump
 from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
+from ._scope import scope
 
 __all__ = ["ThreadedRun", "TimedInput", "running"]
 
@@ -433,7 +433,7 @@ class ThreadedRun:
             self._pump_done(pump)
 
 
-@contextmanager
+@scope
 def running(
     plan: Plan,
     source: Source | Iterator[Any],
