@@ -20,12 +20,13 @@ __all__ = ["QueueInput"]
 class QueueInput:
     """Reads batches from a `queue.Queue` like a `Channel`; `end` and `cancel` wake it."""
 
-    __slots__ = ("_cancelled", "_ended", "_queue", "_taken", "capacity")
+    __slots__ = ("_cancelled", "_ended", "_queue", "_stopped", "_taken", "capacity")
 
     def __init__(self, source: queue.Queue[Any], capacity: int) -> None:
         """Read `source`, taking at most `capacity` items at once."""
         self._queue = source
         self._ended = False
+        self._stopped = False
         self._cancelled = False
         self._taken = 0
         self.capacity = capacity
@@ -46,7 +47,7 @@ class QueueInput:
         size = source._qsize
         with source.not_empty:
             deadline = None if timeout is None else time.monotonic() + timeout
-            while not size():
+            while not size() or self._stopped:
                 if self._cancelled:
                     raise Cancelled
                 if self._ended:
@@ -87,6 +88,12 @@ class QueueInput:
         """No more input: the run reads what the queue holds, then ends."""
         with self._queue.mutex:
             self._ended = True
+            self._queue.not_empty.notify_all()
+
+    def stop(self) -> None:
+        """Take nothing more from the queue (what it holds stays there); end the input."""
+        with self._queue.mutex:
+            self._ended = self._stopped = True
             self._queue.not_empty.notify_all()
 
     def close(self) -> None:

@@ -415,8 +415,11 @@ class ThreadedRun:
 
     def stop_input(self) -> None:
         """Take no more input; let the items already taken through (``stop()``)."""
+        if isinstance(self.inbox, QueueInput):
+            self.inbox.stop()  # items still in the user's queue were not taken: they stay
+            return
         if self.inbox is not None:
-            self.inbox.end()
+            self.inbox.end()  # items put are the run's: they go through
             return
         watch, pump = self.watch, self.feeder_pump
         if watch is None or pump is None:
