@@ -281,8 +281,11 @@ class ThreadedRun:
             inbox = self.inbox = QueueInput(source.value, capacities[0])
             self._inboxes.append(inbox)
         else:
+            # In the background the feeder only reads the source: stop() may then leave a
+            # feeder waiting in a stalled source, without losing items that inline steps
+            # after the source hold (a chunk being filled).
             first = None
-            if stages and stages[0].workers is None:
+            if not background and stages and stages[0].workers is None:
                 first = stages.pop(0)
                 capacities.pop(0)
             inbox = self._channel(capacities[0], 1)
