@@ -280,10 +280,12 @@ class BackgroundRun(Generic[T_co]):
                 yield from batch
         except BaseException as error:  # break (GeneratorExit), Ctrl-C, an error thrown in
             stopped = isinstance(error, GeneratorExit)
-            lifecycle.cancel(
-                "the reader stopped iterating" if stopped else f"the reader raised {error!r}"
+            why = (
+                "the reader stopped iterating"
+                if stopped
+                else f"the reader raised {describe(error)}"
             )
-            self._wait()
+            self._cancel_and_wait(why)
             raise
         finally:
             with self._lock:
@@ -300,9 +302,24 @@ class BackgroundRun(Generic[T_co]):
         try:
             self._lifecycle.wait()
         except BaseException:
-            self._lifecycle.cancel("interrupted while waiting for the run (Ctrl-C)")
-            self._lifecycle.wait()
+            self._cancel_and_wait("interrupted while waiting for the run (Ctrl-C)")
             raise
+
+    def _cancel_and_wait(self, reason: str) -> int:
+        """Cancel the run and wait for its end (unless called from one of its threads).
+
+        A Ctrl-C held back while cancelling comes out after the wait.
+        """
+        lifecycle = self._lifecycle
+        try:
+            return lifecycle.cancel(reason)
+        finally:
+            if not lifecycle.in_own_thread():
+                try:
+                    lifecycle.wait()
+                except BaseException:  # Ctrl-C: the run is cancelled, its end is near
+                    lifecycle.wait()
+                    raise
 
     def _raise_error(self) -> None:
         error = self._lifecycle.first_error()
@@ -347,10 +364,7 @@ class BackgroundRun(Generic[T_co]):
         Returns once the run has ended, or at once when called from one of the
         run's own steps.
         """
-        dropped = self._lifecycle.cancel("cancel() was called")
-        if not self._lifecycle.in_own_thread():
-            self._wait()
-        return dropped
+        return self._cancel_and_wait("cancel() was called")
 
     def __enter__(self) -> BackgroundRun[T_co]:
         """Return the run; on leaving the block it is finished and joined."""
@@ -367,8 +381,7 @@ class BackgroundRun(Generic[T_co]):
             self.finish()
             self.join()
             return
-        self._lifecycle.cancel(f"the with block raised {describe(error)}")
-        self._wait()
+        self._cancel_and_wait(f"the with block raised {describe(error)}")
         failure = self._lifecycle.first_error()
         if failure is None:
             return

@@ -1,11 +1,11 @@
 """Ctrl-C (SIGINT) in a process running a threaded pipeline: cancelled, joined, re-raised."""
 
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from interrupts import interrupt
 
 CHILD = textwrap.dedent(
     """
@@ -39,8 +39,7 @@ def test_sigint_cancels_joins_and_reraises() -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "flowing\n"
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=2)  # it must be out within 2 s
+        stdout, stderr = interrupt(child)  # it must be out within 2 s
     finally:
         child.kill()
         child.wait()

@@ -11,7 +11,6 @@ import logging
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import Engine, paipa_threads
+from interrupts import interrupt
 
 import paipa
 from paipa import BackgroundRun, Pipeline, Skip, batch, step
@@ -441,8 +441,7 @@ def check_sigint(mode: str) -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "flowing\n"
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=5)
+        stdout, stderr = interrupt(child, within=5)
     finally:
         child.kill()
         child.wait()

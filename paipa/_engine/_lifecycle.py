@@ -26,6 +26,7 @@ import enum
 import signal
 import threading
 from collections.abc import Callable, Generator
+from types import FrameType
 from typing import Any
 
 from ._blame import describe, note
@@ -107,19 +108,32 @@ def watched(iterator: Any, watch: SourceWatch) -> Any:
 def _signals_deferred() -> Generator[None, None, None]:
     """Hold back Ctrl-C (SIGINT) in the main thread for the block; it arrives right after.
 
-    A KeyboardInterrupt raised inside ``Thread.start()`` could leave a thread
-    running that its starter believes never started. Threads started here
-    inherit the mask, so SIGINT is always taken by the main thread.
+    A KeyboardInterrupt raised inside ``Thread.start()`` or halfway through a
+    cancel would leave a started thread unaccounted for, or parts of a run not
+    woken. While the block runs, SIGINT is blocked and the Python handler of a
+    SIGINT that arrived just before only records it; the handler runs when the
+    block ends. Threads started here inherit the mask, so SIGINT always goes to
+    the main thread.
     """
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[FrameType | None] = []
+    handler = signal.signal(signal.SIGINT, lambda number, frame: caught.append(frame))
+    deferring = callable(handler)
+    if not deferring:  # ignored, or handled outside Python: leave it as it was
+        signal.signal(signal.SIGINT, handler)
+    masked = hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else None
     try:
         yield
     finally:
-        mask(signal.SIG_SETMASK, previous)
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if deferring:
+            signal.signal(signal.SIGINT, handler)
+            if caught:
+                handler(signal.SIGINT, caught[0])  # raises KeyboardInterrupt, by default
 
 
 def reraise(error: BaseException) -> None:
@@ -205,11 +219,12 @@ class Lifecycle:
 
     def release(self) -> None:
         """Let go of a `hold`; the last part to let go ends the run."""
-        with self._lock:
-            self._holds -= 1
-            last = self._holds == 0
-        if last:
-            self._end()
+        with _signals_deferred():
+            with self._lock:
+                self._holds -= 1
+                last = self._holds == 0
+            if last:
+                self._end()
 
     def spawn(
         self,
@@ -242,12 +257,12 @@ class Lifecycle:
                     self._thread_done(thread)
 
         thread = threading.Thread(target=target, name=f"paipa {name}", daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-            self._holds += 1
-            if watch is not None:
-                self._watches[thread] = watch
         with _signals_deferred():
+            with self._lock:
+                self._threads.append(thread)
+                self._holds += 1
+                if watch is not None:
+                    self._watches[thread] = watch
             try:
                 thread.start()
             except BaseException:
@@ -295,27 +310,32 @@ class Lifecycle:
             self.cancel("")
 
     def cancel(self, reason: str) -> int:
-        """Cancel the run: wake every blocked part; return the items dropped from queues."""
-        with self._lock:
-            if self.cancelled.is_set():
-                return 0
-            if not self.state.ended:
-                self.state = RunState.CANCELLING
-            self.reason = reason
-            self.cancelled.set()
-            cancellers = [entry[0] for entry in self._cancellers]
-        return self._wake(cancellers)
+        """Cancel the run: wake every blocked part; return the items dropped from queues.
+
+        Ctrl-C is held back until every part is woken: a cancel is never left half done.
+        """
+        with _signals_deferred():
+            with self._lock:
+                if self.cancelled.is_set():
+                    return 0
+                if not self.state.ended:
+                    self.state = RunState.CANCELLING
+                self.reason = reason
+                self.cancelled.set()
+                cancellers = [entry[0] for entry in self._cancellers]
+            return self._wake(cancellers)
 
     def complete(self) -> None:
         """Wake whatever still works upstream: the outputs are complete, it is not needed.
 
         The run is not cancelled: it ends as it would have, succeeded or failed.
         """
-        with self._lock:
-            if self.woken.is_set():
-                return
-            upstream = [entry[1] for entry in self._cancellers]
-        self._wake(upstream)
+        with _signals_deferred():
+            with self._lock:
+                if self.woken.is_set():
+                    return
+                upstream = [entry[1] for entry in self._cancellers]
+            self._wake(upstream)
 
     def _wake(self, cancellers: list[Callable[[], int]]) -> int:
         self.woken.set()
