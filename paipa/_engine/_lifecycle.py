@@ -119,10 +119,10 @@ def _signals_deferred() -> Generator[None, None, None]:
         yield
         return
     caught: list[FrameType | None] = []
-    handler = signal.signal(signal.SIGINT, lambda number, frame: caught.append(frame))
-    deferring = callable(handler)
-    if not deferring:  # ignored, or handled outside Python: leave it as it was
-        signal.signal(signal.SIGINT, handler)
+    previous_handler = signal.signal(signal.SIGINT, lambda number, frame: caught.append(frame))
+    handler = previous_handler if callable(previous_handler) else None
+    if handler is None:  # ignored, or handled outside Python: leave it as it was
+        signal.signal(signal.SIGINT, previous_handler)
     masked = hasattr(signal, "pthread_sigmask")
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else None
     try:
@@ -130,7 +130,7 @@ def _signals_deferred() -> Generator[None, None, None]:
     finally:
         if previous is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        if deferring:
+        if handler is not None:
             signal.signal(signal.SIGINT, handler)
             if caught:
                 handler(signal.SIGINT, caught[0])  # raises KeyboardInterrupt, by default
