@@ -165,8 +165,9 @@ def running(
     Exceptions from steps leave with a note naming the step (and `worker`, in
     a threaded stage); on exit every generator the run opened is closed.
     Error policies count into the `context`, and its recorder (when debugging)
-    counts every step's outputs and samples this thread. With a `watch`, the
-    source (unless an in-memory one) records when this thread waits in it.
+    counts every step's outputs and samples this thread. With a `watch` and
+    steps after the source, the source (unless an in-memory one) records when
+    this thread waits in it; without steps, the caller reading it does that.
     """
     if context is None:
         context = RunContext()
@@ -180,7 +181,7 @@ def running(
         if isinstance(source, Source):
             iterator = _open_source(source, blame)
             position: int | None = 0
-            if watch is not None and not is_inert(iterator):
+            if watch is not None and plan.stages and not is_inert(iterator):
                 opened.append(iterator)
                 iterator = watched(iterator, watch)
         else:

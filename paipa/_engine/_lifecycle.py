@@ -22,11 +22,13 @@ ends as soon as ``next()`` returns.
 from __future__ import annotations
 
 import contextlib
+import dis
 import enum
 import signal
+import sys
 import threading
-from collections.abc import Callable, Generator
-from types import FrameType
+from collections.abc import Callable, Generator, Iterator
+from types import CodeType, FrameType
 from typing import Any
 
 from ._blame import describe, note
@@ -71,37 +73,61 @@ class RunCancelled(RuntimeError):  # noqa: N818 (named like trio.Cancelled)
     """
 
 
-class SourceWatch:
-    """Whether the thread reading a source is inside its ``next()`` (and may be abandoned)."""
+ABANDONED_GRACE = 0.25
+"""Seconds `Lifecycle.wait` gives an abandoned thread to end (its source was busy, not
+stalled) before it returns without it."""
 
-    __slots__ = ("halted", "inside")
+_FETCHES: set[tuple[CodeType, int]] = set()
+"""(code, line) of every place where paipa calls a source's ``next()``."""
+
+
+def watch_fetches_in(function: Callable[..., Any]) -> None:
+    """Record the lines of `function` where it calls ``fetch()``: a source's ``next()``."""
+    code = function.__code__
+    for instruction in dis.get_instructions(code):
+        if instruction.argval == "fetch" and instruction.positions is not None:
+            line = instruction.positions.lineno
+            if line is not None:
+                _FETCHES.add((code, line))
+
+
+class SourceWatch:
+    """Halts a thread reading a source, and tells whether it waits inside the source.
+
+    Nothing is recorded per item: whether the thread is in a source's
+    ``next()`` is read from its stack (one of the recorded fetch lines), so
+    watching a source costs one flag test per item.
+    """
+
+    __slots__ = ("halted",)
 
     def __init__(self) -> None:
-        """Start outside the source, not halted."""
-        self.inside = False
+        """Start not halted."""
         self.halted = False
 
+    @staticmethod
+    def inside(thread: threading.Thread) -> bool:
+        """Whether `thread` is inside a source's ``next()`` now."""
+        frame = sys._current_frames().get(thread.ident or 0)  # pyright: ignore[reportPrivateUsage]
+        while frame is not None:
+            if (frame.f_code, frame.f_lineno) in _FETCHES:
+                return True
+            frame = frame.f_back
+        return False
 
-def watched(iterator: Any, watch: SourceWatch) -> Any:
-    """Yield the items of `iterator`, recording in `watch` when this thread waits in it.
 
-    Once `watch` is halted, no further ``next()`` is started.
-    """
-    while True:
-        watch.inside = True
-        if watch.halted:
-            watch.inside = False
-            return
+def watched(source: Iterator[Any], watch: SourceWatch) -> Iterator[Any]:
+    """Yield the items of `source` until `watch` is halted (no further ``next()`` starts)."""
+    fetch = source.__next__
+    while not watch.halted:
         try:
-            item = next(iterator)
+            item = fetch()  # SourceWatch finds this line on the stack: waiting in the source
         except StopIteration:
-            watch.inside = False
             return
-        except BaseException:
-            watch.inside = False
-            raise
-        watch.inside = False
         yield item
+
+
+watch_fetches_in(watched)
 
 
 @contextlib.contextmanager
@@ -355,7 +381,7 @@ class Lifecycle:
         abandoned = False
         for thread, watch in list(self._watches.items()):
             watch.halted = True
-            if not watch.inside:  # its thread will not start another next(): see `watched`
+            if not watch.inside(thread):  # it will not start another next(): see `watched`
                 continue
             with self._lock:
                 if thread in self._abandoned or not thread.is_alive():
@@ -397,7 +423,12 @@ class Lifecycle:
         self.ended.wait()
         current = threading.current_thread()
         for thread in list(self._threads):
-            if thread is not current and thread not in self._abandoned:
+            if thread is current:
+                continue
+            if thread in self._abandoned:
+                # Usually the source was only busy, not stalled: it returns at once.
+                thread.join(ABANDONED_GRACE)
+            else:
                 thread.join()
 
     def first_error(self) -> BaseException | None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._channel import Channel
+from ._lifecycle import SourceWatch, watch_fetches_in
 
 __all__ = ["BATCH", "HOLD", "Flusher", "Pump"]
 
@@ -32,7 +33,7 @@ HOLD = 0.001
 class Pump:
     """A thread's outputs on their way into `outbox`, in batches."""
 
-    __slots__ = ("_flusher", "_lock", "limit", "outbox", "pending")
+    __slots__ = ("_flusher", "_lock", "armed", "limit", "outbox", "pending")
 
     def __init__(self, outbox: Channel, flusher: Flusher | None) -> None:
         """Put into `outbox`; with a `flusher`, held items are passed on after `HOLD` s."""
@@ -41,6 +42,8 @@ class Pump:
         self.pending: deque[Any] = deque()
         self._lock = threading.Lock()
         self._flusher = flusher
+        self.armed = False
+        """Whether the flusher will look at this pump (it is armed once at a time)."""
 
     def run(self, results: Iterator[Any]) -> None:
         """Put every item of `results` into the outbox, then what is left."""
@@ -52,8 +55,29 @@ class Pump:
             held = len(pending)
             if held >= limit:
                 self.flush()
-            elif held == 1 and flusher is not None:
+            elif held == 1 and flusher is not None and not self.armed:
                 flusher.arm(self)  # this item starts a batch
+        self.flush()
+
+    def run_watched(self, source: Iterator[Any], watch: SourceWatch) -> None:
+        """Like `run`, for a source read directly, recording in `watch` when it waits in it.
+
+        The same as ``run(watched(source, watch))``, without a generator between.
+        """
+        pending, limit = self.pending, self.limit
+        append, fetch = pending.append, source.__next__
+        flusher = self._flusher
+        while not watch.halted:
+            try:
+                item = fetch()  # SourceWatch finds this line on the stack: waiting in the source
+            except StopIteration:
+                break
+            append(item)
+            held = len(pending)
+            if held >= limit:
+                self.flush()
+            elif held == 1 and flusher is not None and not self.armed:
+                flusher.arm(self)
         self.flush()
 
     def _take(self) -> list[Any]:
@@ -97,6 +121,7 @@ class Flusher:
     def arm(self, pump: Pump) -> None:
         """Look at `pump` again in `HOLD` seconds."""
         with self._changed:
+            pump.armed = True
             self._armed.append((time.monotonic() + HOLD, pump))
             if len(self._armed) == 1:
                 self._changed.notify()
@@ -116,6 +141,7 @@ class Flusher:
                     changed.wait(delay)
                     continue
                 armed.popleft()
+                pump.armed = False
             if not pump.flush_held():
                 self.arm(pump)  # no room downstream: the next stage has work; later
 
@@ -126,3 +152,6 @@ class Flusher:
             self._armed.clear()
             self._changed.notify()
         return 0
+
+
+watch_fetches_in(Pump.run_watched)

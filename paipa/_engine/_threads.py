@@ -64,13 +64,15 @@ def _sub_plan(stage: Stage | None, total: int) -> Plan:
 def _feed(plan: Plan, source: Source, pump: Pump, context: RunContext, watch: SourceWatch) -> None:
     """Open the source, run the first inline steps and fill the first channel (the feeder)."""
     with _inline.running(plan, source, context, watch=watch) as results:
-        if not plan.stages and _inline.is_inert(results):
+        if plan.stages:
+            pump.run(results)
+        elif _inline.is_inert(results):
             # An in-memory source cannot stall: move it in full batches.
             outbox = pump.outbox
             while batch := list(itertools.islice(results, pump.limit)):
                 outbox.put(batch)
         else:
-            pump.run(results)
+            pump.run_watched(results, watch)
 
 
 def _batches(inbox: Inbox, limit: int, pump: Pump | None = None) -> Iterator[list[Any]]:
