@@ -11,6 +11,7 @@
 ```
 """
 
+from ._backends import Backend, BackendName, ProcessBackend, ThreadBackend
 from ._background import BackgroundRun
 from ._compat import combine_pipeline
 from ._debug._debugger import PipelineRuntimeDebugger
@@ -19,6 +20,7 @@ from ._debug._stats import Snapshot, StepStats
 from ._decorators import StepDecorator, step
 from ._engine._lifecycle import RunCancelled, RunState
 from ._engine._recorder import tally
+from ._engine._wire import RemoteError
 from ._ops import Batch, Chunk, batch, chunk, consume, flatten, identity_step
 from ._options import ErrorPolicy, StepOptions
 from ._pipeline import Chain, Pipeline
@@ -26,6 +28,8 @@ from ._run_result import RunResult
 from ._step import Processor, Skip, Step, StepKind
 
 __all__ = [
+    "Backend",
+    "BackendName",
     "BackgroundRun",
     "Batch",
     "CallbackReporter",
@@ -35,8 +39,10 @@ __all__ = [
     "LoggingReporter",
     "Pipeline",
     "PipelineRuntimeDebugger",
+    "ProcessBackend",
     "Processor",
     "ProgressReporter",
+    "RemoteError",
     "Reporter",
     "RunCancelled",
     "RunResult",
@@ -48,6 +54,7 @@ __all__ = [
     "StepKind",
     "StepOptions",
     "StepStats",
+    "ThreadBackend",
     "batch",
     "chunk",
     "combine_pipeline",
@@ -62,6 +69,7 @@ __version__ = "0.1.0"
 
 # Tracebacks, reprs and the docs say paipa.Pipeline, not paipa._pipeline.Pipeline.
 for _public in (
+    Backend,
     BackgroundRun,
     Batch,
     CallbackReporter,
@@ -70,8 +78,10 @@ for _public in (
     LoggingReporter,
     Pipeline,
     PipelineRuntimeDebugger,
+    ProcessBackend,
     Processor,
     ProgressReporter,
+    RemoteError,
     Reporter,
     RunCancelled,
     RunResult,
@@ -82,6 +92,7 @@ for _public in (
     StepDecorator,
     StepOptions,
     StepStats,
+    ThreadBackend,
     batch,
     chunk,
     combine_pipeline,

@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeAlias, cast
 
 from typing_extensions import TypedDict
 
+from ._backends import Backend, BackendName, check_backend
 from ._checks import positive_int, seconds
 
 __all__ = ["ErrorPolicy", "StepOptions", "check_options"]
@@ -40,6 +41,10 @@ class StepOptions(TypedDict, total=False):
     """Item steps: seconds before the first retry, doubling for each further one."""
     on_error: ErrorPolicy
     """Item steps: what to do with an item that still fails, see `ErrorPolicy`."""
+    backend: BackendName | Backend
+    """Where the ``workers`` run: ``"thread"`` (the default) or ``"process"`` (a process
+    per worker, for CPU-bound work), or a backend object such as
+    ``ProcessBackend(start_method="spawn")``."""
 
 
 ITEM_ONLY = ("retries", "retry_on", "backoff", "on_error")
@@ -93,6 +98,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "retry_on": _check_retry_on,
     "backoff": lambda value: seconds(value, "backoff"),
     "on_error": _check_on_error,
+    "backend": check_backend,
 }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, cast, overload
 
+from ._backends import Backend, BackendName, check_backend
 from ._background import BackgroundRun
 from ._checks import instance_of
 from ._debug._debugger import PipelineRuntimeDebugger, check_debugger
@@ -132,6 +133,31 @@ class Pipeline(Generic[T_co]):
         `run()` returns the final snapshot as ``RunResult.stats``.
         """
         return self.debug_with(PipelineRuntimeDebugger(reporters, interval))
+
+    def with_backend(self, backend: BackendName | Backend) -> Pipeline[T_co]:
+        """Return this pipeline with every step that has ``workers`` on `backend`.
+
+        One change moves the whole pipeline: ``pipeline.with_backend("process")``
+        runs each step with workers in processes, ``"thread"`` back in threads.
+        Steps without workers stay inline.
+
+        ```pycon
+        >>> from paipa import Pipeline, step
+        >>> @step.map(workers=2)
+        ... def double(x: int) -> int:
+        ...     return 2 * x
+        >>> moved = (Pipeline(range(3)) | double).with_backend("process")
+        >>> moved.steps[0].backend.name
+        'process (forkserver)'
+
+        ```
+        """
+        chosen = check_backend(backend)
+        steps = tuple(
+            member.with_options(backend=chosen) if member.workers is not None else member
+            for member in self._steps
+        )
+        return Pipeline._extend(self._source, steps, self._debugger)
 
     def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co]:
         """Return this pipeline reporting through an existing `debugger`."""

@@ -84,6 +84,8 @@ class Plan:
                 how = "nested generator"
                 if stage.workers is not None:
                     how = "its own threads"
+                    if stage.step.backend.name != "thread":
+                        how = "its own processes"
                 elif segment.kind == "fused":
                     how = f"fused loop {next(fused_labels, '?')}"
                 for position, member in zip(segment.positions, segment.steps, strict=True):
@@ -103,7 +105,11 @@ class Plan:
             order = "ordered" if stage.step.ordered or stage.workers == 1 else "unordered"
             if stage.step.kind == "iterator" and stage.workers > 1:
                 order = "unordered"
-            threads = f"{stage.workers} worker thread{'s' if stage.workers != 1 else ''}"
+            plural = "s" if stage.workers != 1 else ""
+            threads = f"{stage.workers} worker thread{plural}"
+            if stage.step.backend.name != "thread":
+                threads = f"{stage.workers} worker process{'es' if plural else ''}"
+                threads += f" ({stage.step.backend.name.partition('(')[2].rstrip(')')})"
             return f"{threads}, {order}, fed by a queue of {stage.queue_size} items"
         if not self.threaded or number == len(self.stages):
             return f"inline in the caller's thread, {counted}"

@@ -21,7 +21,11 @@ from typing import (
 
 from typing_extensions import Unpack
 
+from ._backends import Backend, ThreadBackend
 from ._options import ErrorPolicy, StepOptions, check_options
+
+THREADS = ThreadBackend()
+"""The default backend: workers in threads of this process."""
 
 if TYPE_CHECKING:
     from ._pipeline import Chain
@@ -177,6 +181,8 @@ class Step(Generic[In, Out]):
     """Item steps: seconds before the first retry, doubling for each further one."""
     on_error: ErrorPolicy = "raise"
     """Item steps: what happens to an item that still fails (see `ErrorPolicy`)."""
+    backend: Backend = THREADS
+    """Where the workers run: threads (the default) or processes."""
 
     def __post_init__(self) -> None:
         if not callable(self.function):
@@ -191,6 +197,11 @@ class Step(Generic[In, Out]):
         }
         for field, value in check_options(given, self.kind).items():
             object.__setattr__(self, field, value)
+        if self.workers is None and self.backend != THREADS:
+            raise TypeError(
+                f"step {self.name!r}: backend {self.backend.name!r} runs the step's workers; "
+                "give workers=N too, e.g. with_options(workers=4, backend='process')"
+            )
         _look_like(self, self.function, self.function)
 
     # Item steps return different things per kind (a filter returns a bool), so
@@ -305,6 +316,7 @@ _DEFAULTS: dict[str, object] = {
     "retry_on": (Exception,),
     "backoff": 0.1,
     "on_error": "raise",
+    "backend": THREADS,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._step import Processor, Skip, Step
 
-__all__ = ["ErrorCounts", "Policies", "with_policy"]
+__all__ = ["ErrorCounts", "Policies", "decide", "with_policy"]
 
 MAX_DOUBLINGS = 64
 """Backoff doubles per attempt up to this many times (beyond it only the float overflows)."""
@@ -53,13 +53,7 @@ def with_policy(
     `pause(seconds)` waits between attempts; a threaded run passes a wait that
     returns early when the run is cancelled.
     """
-    retries, retry_on, backoff, on_error = (
-        member.retries,
-        member.retry_on,
-        member.backoff,
-        member.on_error,
-    )
-    if not retries and on_error == "raise":
+    if not member.retries and member.on_error == "raise":
         return function
     materialise = member.kind == "flat_map"  # so errors while iterating are caught here
 
@@ -72,24 +66,45 @@ def with_policy(
             except Skip:
                 raise
             except Exception as error:
-                if attempt < retries and isinstance(error, retry_on):
-                    attempt += 1
-                    counts.add(retries=1)
-                    if backoff:
-                        pause(backoff * 2.0 ** min(attempt - 1, MAX_DOUBLINGS))
+                attempt += 1
+                verdict = decide(member, counts, pause, item, error, attempt)
+                if verdict == "retry":
                     continue
-                if on_error == "raise":
+                if verdict == "raise":
                     raise
-                if on_error != "skip":
-                    with contextlib.suppress(
-                        Skip
-                    ):  # a callback may skip: dead-lettered all the same
-                        on_error(item, error)
-                    counts.add(dead_lettered=1)
-                counts.add(skipped=1)
                 raise Skip from None
 
     return call
+
+
+def decide(
+    member: Step[Any, Any],
+    counts: ErrorCounts,
+    pause: Callable[[float], object],
+    item: Any,
+    error: Exception,
+    attempt: int,
+) -> str:
+    """Say what becomes of `item`, whose `attempt`-th try failed with `error`.
+
+    ``"retry"`` (after the backoff pause), ``"raise"`` (the run fails), or
+    ``"drop"`` (skipped, or handed to the dead-letter callable first); the
+    counts are kept here. Threads and worker processes share this decision.
+    """
+    if attempt <= member.retries and isinstance(error, member.retry_on):
+        counts.add(retries=1)
+        if member.backoff:
+            pause(member.backoff * 2.0 ** min(attempt - 1, MAX_DOUBLINGS))
+        return "retry"
+    on_error = member.on_error
+    if on_error == "raise":
+        return "raise"
+    if on_error != "skip":
+        with contextlib.suppress(Skip):  # a callback may skip: still dead-lettered
+            on_error(item, error)
+        counts.add(dead_lettered=1)
+    counts.add(skipped=1)
+    return "drop"
 
 
 class Policies:

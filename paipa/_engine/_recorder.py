@@ -184,10 +184,12 @@ def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
 class WorkerFigures(_Times):
     """A threaded item step's worker: its exact counts and times, and whether it is busy."""
 
-    __slots__ = ("_cpu", "busy", "items_in", "items_out")
+    __slots__ = ("_cpu", "busy", "items_in", "items_out", "rss")
 
     def __init__(self) -> None:
         super().__init__()
+        self.rss = 0
+        """Peak resident memory of the worker's process (worker processes only)."""
         self.busy = False
         self.items_in = 0
         self.items_out = 0
@@ -197,6 +199,18 @@ class WorkerFigures(_Times):
         """Mark the start of a batch: the worker is busy."""
         self.busy = True
         self._cpu = _Cpu()
+
+    def stop_remote(
+        self, seconds: float, items_in: int, items_out: int, cpu: float, rss: int
+    ) -> None:
+        """Record a batch that a worker process ran: its own time, CPU and peak RSS."""
+        self.cpu += cpu
+        self.user_ticks += cpu  # a process's split is not sent; count it as user time
+        self.seconds += seconds
+        self.items_in += items_in
+        self.items_out += items_out
+        self.rss = max(self.rss, rss)
+        self.busy = False
 
     def stop(self, seconds: float, items_in: int, items_out: int) -> None:
         """Record a batch of `items_in` items that took `seconds` and gave `items_out`."""

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from .._backends import ProcessBackend
 from .._plan import DEFAULT_QUEUE_SIZE, Plan, Stage
 from .._source import Source
 from .._step import Processor, Skip, Step
@@ -46,10 +47,12 @@ from ._fused import fused_loop
 from ._lifecycle import Lifecycle, SourceWatch, reraise
 from ._order import Reorder
 from ._policy import Policies
+from ._process import ProcessStage, run_worker
 from ._pump import BATCH, Flusher, Pump
 from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
 from ._scope import scope
+from ._wire import dump_step
 
 __all__ = ["ThreadedRun", "TimedInput", "running"]
 
@@ -211,6 +214,28 @@ def _process_items(
     _inline.teardown(ready, None)
 
 
+def _work_in_process(
+    pool: ProcessStage,
+    total: int,
+    inbox: Inbox,
+    emit: Callable[[int, int, list[Any]], None],
+    context: RunContext,
+    worker: tuple[int, int],
+) -> None:
+    """Run one worker of a process stage: its thread here, its work in a child process."""
+    recorder = context.recorder
+    if recorder is None:
+        run_worker(pool, total, inbox, emit, context.policies, worker, None)
+        return
+    position = pool.stage.segments[0].first
+    recorder.watch(None, position)
+    try:
+        figures = recorder.worker(position, inbox)
+        run_worker(pool, total, inbox, emit, context.policies, worker, figures)
+    finally:
+        recorder.unwatch()
+
+
 def _capacities(stages: list[Stage]) -> list[int]:
     """Items the channel in front of each stage holds, and (last) the one after them all.
 
@@ -268,6 +293,7 @@ class ThreadedRun:
         self._channels: list[Channel] = []
         self._reorders: list[Reorder] = []
         self._inboxes: list[QueueInput] = []
+        self._pools: list[ProcessStage] = []
         stages = list(plan.stages)
         capacities = _capacities(stages)
         self.caller_plan = _sub_plan(None, self.total)
@@ -315,7 +341,11 @@ class ThreadedRun:
 
     def _stop_upstream(self) -> int:
         """Wake every thread before the run's outputs with `Cancelled`; return items dropped."""
-        parts: list[Channel | Reorder | QueueInput] = [*self._channels, *self._reorders]
+        parts: list[Channel | Reorder | QueueInput | ProcessStage] = [
+            *self._channels,
+            *self._reorders,
+            *self._pools,
+        ]
         dropped = 0
         for part in [*parts, *self._inboxes]:
             if part is not self.outbox:
@@ -372,6 +402,16 @@ class ThreadedRun:
         workers = stage.workers or 1
         stage_plan = _sub_plan(stage, self.total)
         emit = self._emitter(stage, workers, outbox)
+        backend = stage.step.backend if stage.workers is not None else None
+        if isinstance(backend, ProcessBackend):
+            pool = ProcessStage(stage, backend, dump_step(stage.step))
+            self._pools.append(pool)
+            for index in range(1, workers + 1):
+                body = functools.partial(
+                    _work_in_process, pool, self.total, inbox, emit, self.context, (index, workers)
+                )
+                self._spawn_later(f"{stage.step.name} {index}/{workers}", body, outbox)
+            return
         for index in range(1, workers + 1):
             worker = (index, workers)
             name = f"{stage.step.name if stage.workers else 'inline stage'} {index}/{workers}"

@@ -1,0 +1,406 @@
+"""Workers in processes: a threaded stage whose work on each batch runs in a child process.
+
+Each worker of a process stage is a thread of the run, as with threads, and
+owns one child process. The thread does everything the threaded engine
+does (takes batches from the channel, keeps order, applies retries and
+``on_error``, counts, hands results on, obeys the run's one cancel); only
+``f(item)`` for each item of a batch happens in the child. Up to two batches
+are in flight per worker, so the child never waits for the parent.
+
+The child ignores Ctrl-C (the parent handles it and ends the child), ends
+on SIGTERM after running ``teardown()``, and ends at once if the parent
+process dies, so no worker outlives its run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from multiprocessing.connection import Connection, wait
+from typing import Any, cast
+
+from .._backends import ProcessBackend
+from .._plan import Stage
+from .._step import Processor, Skip, Step
+from ._blame import Site, add_note, note
+from ._channel import Cancelled, Inbox
+from ._policy import ErrorCounts, Policies, decide
+from ._recorder import WorkerFigures
+from ._wire import Failure, decode_error, dump_batch, encode_error, load
+
+__all__ = ["ProcessStage", "worker_main"]
+
+BATCH_SECONDS = 0.005
+"""Work per batch a process worker aims at: enough to make a message's cost small."""
+STOP = b""
+"""The message that tells a worker process to tear down and end."""
+GRACE = 1.0
+"""Seconds a worker process has to end after it is told to, before it is killed."""
+
+
+# -- the child -----------------------------------------------------------------------------
+
+
+def _end_on_sigterm(number: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _watch_parent() -> None:
+    """End this process at once when its parent dies (no orphan outlives a killed run)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="paipa parent watch", daemon=True).start()
+
+
+def _call_for(kind: str, function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if kind == "flat_map":
+        return lambda item: list(function(item))
+    if kind == "filter":
+        return lambda item: bool(function(item))
+    return function
+
+
+def worker_main(connection: Connection, payload: bytes) -> None:
+    """Run one worker process: batches in, outcomes out, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_on_sigterm)
+    _watch_parent()
+    kind, function, _ = load(payload)
+    processor: Processor[Any, Any] | None = None
+    try:
+        if kind == "process":
+            processor = function()
+            processor.setup()
+            call = processor.process
+        else:
+            call = _call_for(kind, function)
+    except BaseException as error:
+        connection.send(("setup failed", encode_error(error)))
+        return
+    try:
+        _serve(connection, call)
+    finally:
+        if processor is not None:
+            failure = None
+            try:
+                processor.teardown()
+            except BaseException as error:
+                failure = encode_error(error)
+            with contextlib.suppress(OSError, ValueError):  # the parent may be gone
+                connection.send(("teardown", failure))
+
+
+def _serve(connection: Connection, call: Callable[[Any], Any]) -> None:
+    clock, cpu = time.perf_counter, time.process_time
+    while True:
+        try:
+            message = connection.recv_bytes()
+        except EOFError:
+            return
+        if message == STOP:
+            return
+        items: list[Any] = load(message)
+        values: list[Any] = []
+        skips: list[int] = []
+        failures: dict[int, Failure] = {}
+        began, cpu_began = clock(), cpu()
+        for index, item in enumerate(items):
+            try:
+                values.append(call(item))
+            except Skip:
+                values.append(None)
+                skips.append(index)
+            except Exception as error:
+                values.append(None)
+                failures[index] = encode_error(error)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        figures = (clock() - began, cpu() - cpu_began, usage.ru_maxrss * 1024)
+        try:
+            connection.send(("done", values, skips, failures, figures))
+        except Exception:
+            connection.send(("done", *_sendable(values, skips, failures), figures))
+
+
+def _sendable(
+    values: list[Any], skips: list[int], failures: dict[int, Failure]
+) -> tuple[list[Any], list[int], dict[int, Failure]]:
+    """Replace each result that cannot be pickled by a failure naming the pickling error."""
+    for index, value in enumerate(values):
+        try:
+            pickle.dumps(value)
+        except Exception as error:
+            values[index] = None
+            error.add_note(f"paipa: the result for this item cannot be sent back: {value!r:.80}")
+            failures[index] = encode_error(error)
+    return values, skips, failures
+
+
+# -- the parent ----------------------------------------------------------------------------
+
+
+class ProcessStage:
+    """The worker processes of one stage: started by its threads, ended by the run."""
+
+    def __init__(self, stage: Stage, backend: ProcessBackend, payload: bytes) -> None:
+        """Run `stage`'s workers in processes started with `backend`'s start method."""
+        self.stage = stage
+        self.payload = payload
+        self.context = multiprocessing.get_context(backend.method)
+        if backend.method == "forkserver":
+            # Workers fork from a server that has paipa imported already: a fast start.
+            self.context.set_forkserver_preload([__name__])
+        self.processes: list[Any] = []
+        self.cancelled = False
+        self._lock = threading.Lock()
+
+    def start(self, worker: tuple[int, int]) -> tuple[Any, Connection]:
+        """Start the process of `worker`; return it and the parent's end of its pipe."""
+        ours, theirs = self.context.Pipe()
+        name = f"paipa {self.stage.step.name} {worker[0]}/{worker[1]}"
+        process = self.context.Process(
+            target=worker_main, args=(theirs, self.payload), name=name, daemon=True
+        )
+        with self._lock:
+            if self.cancelled:
+                raise Cancelled
+            process.start()
+            self.processes.append(process)
+        theirs.close()
+        return process, ours
+
+    def forget(self, process: Any) -> None:
+        """Stop tracking `process`: it has ended."""
+        with self._lock:
+            self.processes.remove(process)
+
+    def cancel(self) -> int:
+        """End every worker process now (its thread notices and winds down)."""
+        with self._lock:
+            self.cancelled = True
+            processes = list(self.processes)
+        for process in processes:
+            if process.exitcode is None:
+                process.terminate()  # SIGTERM: the child runs teardown() and ends
+        return 0
+
+
+def _end(pool: ProcessStage, process: Any, connection: Connection) -> None:
+    """End a worker process: wait a moment for it to end, then kill it."""
+    process.join(GRACE)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+    pool.forget(process)
+    connection.close()
+    process.close()
+
+
+class _Worker:
+    """One worker process, seen from its thread: requests out, replies back in order."""
+
+    def __init__(self, pool: ProcessStage, worker: tuple[int, int], site: Site) -> None:
+        self.pool = pool
+        self.site = site
+        self.process, self.connection = pool.start(worker)
+        self.sent = 0
+        self.received = 0
+        self.stash: dict[int, tuple[Any, ...]] = {}
+        self.first_items: deque[tuple[int, int]] = deque()  # (first item, count) per request
+
+    def request(self, items: list[Any], start: int) -> int:
+        """Send `items` (numbered from `start`); return the ticket of their reply."""
+        data = dump_batch(items, self.site.name, start)
+        try:
+            self.connection.send_bytes(data)
+        except OSError:
+            self._died(start, len(items))
+        self.first_items.append((start, len(items)))
+        self.sent += 1
+        return self.sent - 1
+
+    def reply(self, ticket: int) -> tuple[Any, ...]:
+        """Return the reply for `ticket`, keeping any earlier ones for their askers."""
+        while ticket not in self.stash:
+            start, count = self.first_items[0]
+            try:
+                ready = wait([self.connection, self.process.sentinel])
+                if self.connection not in ready:
+                    self._died(start, count)
+                message = self.connection.recv()
+            except (EOFError, OSError):
+                self._died(start, count)
+            if message[0] != "done":
+                raise _setup_failure(message, self.site)
+            self.first_items.popleft()
+            self.stash[self.received] = message
+            self.received += 1
+        return self.stash.pop(ticket)
+
+    def _died(self, start: int, count: int) -> None:
+        if self.pool.cancelled:
+            raise Cancelled
+        self.process.join(GRACE)
+        code = self.process.exitcode
+        how = f"exit code {code}"
+        if code is not None and code < 0:
+            how = f"signal {signal.Signals(-code).name}"
+        held = (
+            f"input item #{start}"
+            if count == 1
+            else f"input items #{start} to #{start + count - 1}"
+        )
+        raise RuntimeError(
+            f"the worker process of step {self.site.name!r} (worker {self.site.worker}) died "
+            f"({how}) while it held {held}"
+        )
+
+    def end(self, stop: bool) -> None:
+        """Tear the process down; raise a teardown error if it reported one."""
+        failure: Failure | None = None
+        if stop:
+            try:
+                self.connection.send_bytes(STOP)
+                if wait([self.connection, self.process.sentinel], GRACE):
+                    message = self.connection.recv()
+                    if message[0] == "teardown":
+                        failure = message[1]
+            except (EOFError, OSError):
+                pass
+        _end(self.pool, self.process, self.connection)
+        if failure is not None:
+            error = decode_error(failure)
+            add_note(error, self.site.at_phase("teardown"))
+            raise error
+
+
+def _setup_failure(message: tuple[Any, ...], site: Site) -> BaseException:
+    error = decode_error(message[1])
+    add_note(error, site.at_phase("setup"))
+    return error
+
+
+def run_worker(
+    pool: ProcessStage,
+    total: int,
+    inbox: Inbox,
+    emit: Callable[[int, int, list[Any]], None],
+    policies: Policies,
+    worker: tuple[int, int],
+    figures: WorkerFigures | None,
+) -> None:
+    """Run one worker of a process stage (the body of its thread in the parent)."""
+    member: Step[Any, Any] = pool.stage.step
+    site = Site(member.name, pool.stage.segments[0].first, total, member.kind, worker=worker)
+    counts = policies.counts.setdefault(site.position, ErrorCounts())
+    most = max(1, inbox.capacity // 2)  # two batches in flight: at most queue_size items
+    limit, estimate = 1, 0.0
+    child = _Worker(pool, worker, site)
+    in_flight: deque[tuple[int, list[Any], int]] = deque()
+    ended = False
+    stopping = True
+    try:
+        while True:
+            while len(in_flight) < 2 and not ended:
+                taken = inbox.get(limit) if not in_flight else inbox.get_within(limit, 0.0)
+                if taken is None:
+                    break
+                start, batch = taken
+                if not batch:
+                    ended = True
+                    break
+                in_flight.append((start, batch, child.request(batch, start)))
+            if not in_flight:
+                break
+            start, batch, ticket = in_flight.popleft()
+            if figures is not None:
+                figures.busy = True
+            _, values, skips, failures, (seconds, cpu, rss) = child.reply(ticket)
+            results = _outcomes(
+                member, child, counts, policies, batch, start, values, skips, failures
+            )
+            if figures is not None:
+                figures.stop_remote(seconds, len(batch), len(results), cpu, rss)
+            per_item = seconds / len(batch)
+            estimate = per_item if not estimate else (estimate + per_item) / 2
+            limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
+            emit(start, len(batch), results)
+    except BaseException:
+        stopping = False
+        raise
+    finally:
+        try:
+            child.end(stop=stopping)
+        except BaseException as error:
+            if stopping:
+                raise
+            note(error, "paipa: raised while the run was already failing")
+
+
+def _outcomes(
+    member: Step[Any, Any],
+    child: _Worker,
+    counts: ErrorCounts,
+    policies: Policies,
+    batch: list[Any],
+    start: int,
+    values: list[Any],
+    skips: list[int],
+    failures: dict[int, Failure],
+) -> list[Any]:
+    """Turn a batch's outcomes into its results: retries and ``on_error`` decided here."""
+    kind = member.kind
+    if not skips and not failures:
+        if kind == "filter":
+            return [item for item, keep in zip(batch, values, strict=True) if keep]
+        if kind == "flat_map":
+            return [result for produced in values for result in produced]
+        return values
+    skipped = set(skips)
+    results: list[Any] = []
+    for index, item in enumerate(batch):
+        if index in skipped:
+            continue
+        value = values[index]
+        failure = failures.get(index)
+        attempt = 0
+        while failure is not None:
+            error = decode_error(failure)
+            attempt += 1
+            verdict = decide(member, counts, policies.pause, item, cast(Exception, error), attempt)
+            if verdict == "raise":
+                add_note(error, replace(child.site, item=start + index))
+                raise error
+            if verdict == "drop":
+                break
+            _, again, again_skips, again_failures, _ = child.reply(
+                child.request([item], start + index)
+            )
+            if again_skips:
+                break
+            failure = again_failures.get(0)
+            value = again[0]
+        else:
+            if kind == "filter":
+                if value:
+                    results.append(item)
+            elif kind == "flat_map":
+                results.extend(value)
+            else:
+                results.append(value)
+    return results
