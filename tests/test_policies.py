@@ -20,6 +20,13 @@ class Flaky:
         self.calls: dict[int, int] = {}
         self.lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:  # sent to worker processes: without the lock
+        return {key: value for key, value in self.__dict__.items() if key != "lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
     def __call__(self, item: int) -> int:
         with self.lock:
             self.calls[item] = self.calls.get(item, 0) + 1
@@ -35,7 +42,8 @@ def test_retries_until_success(engine: Engine) -> None:
     result = (Pipeline(range(20)) | engine(retrying)).run()
     assert result.items == 20
     assert result.retries == 40
-    assert set(flaky.calls.values()) == {3}
+    if not engine.processes:  # a worker process counts in its own copy
+        assert set(flaky.calls.values()) == {3}
 
 
 def test_retries_exhausted_raise_the_last_error(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import toolz.curried as tc
-from conftest import Engine
+from conftest import Engine, EngineSteps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -107,8 +107,21 @@ shared_engine = settings(suppress_health_check=[HealthCheck.function_scoped_fixt
 @shared_engine
 @given(chains, numbers)
 def test_pipeline_matches_hand_application(
-    engine: Engine, cases: list[Case], items: list[int]
+    thread_engine: Engine, cases: list[Case], items: list[int]
 ) -> None:
+    check_matches_hand_application(thread_engine, cases, items)
+
+
+# Each example starts worker processes (tens of ms): fewer examples.
+@settings(max_examples=25, deadline=None)
+@given(chains, numbers)
+def test_pipeline_in_processes_matches_hand_application(
+    cases: list[Case], items: list[int]
+) -> None:
+    check_matches_hand_application(EngineSteps("processes-2"), cases, items)
+
+
+def check_matches_hand_application(engine: Engine, cases: list[Case], items: list[int]) -> None:
     expected = by_hand(cases, items)
     pipeline: Pipeline[Any] = Pipeline(items) | engine([case.step for case in cases])
     assert pipeline.collect() == expected
@@ -119,10 +132,10 @@ def test_pipeline_matches_hand_application(
 @shared_engine
 @given(chains, numbers)
 def test_sources_and_entry_points_agree(
-    engine: Engine, cases: list[Case], items: list[int]
+    thread_engine: Engine, cases: list[Case], items: list[int]
 ) -> None:
     expected = by_hand(cases, items)
-    steps = engine([case.step for case in cases])
+    steps = thread_engine([case.step for case in cases])
     assert (Pipeline(iter(items)) | steps).collect() == expected
     assert (Pipeline(lambda: (x for x in items)) | steps).collect() == expected
     assert list(Chain(steps)(items)) == expected

@@ -26,7 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
-from typing import Any, cast
+from multiprocessing.process import BaseProcess
+from typing import Any, NoReturn, cast
 
 from .._backends import ProcessBackend
 from .._plan import Stage
@@ -34,8 +35,15 @@ from .._step import Processor, Skip, Step
 from ._blame import Site, add_note, note
 from ._channel import Cancelled, Inbox
 from ._policy import ErrorCounts, Policies, decide
-from ._recorder import WorkerFigures
-from ._wire import Failure, decode_error, dump_batch, encode_error, load
+from ._recorder import WorkerFigures, collect_tallies_in_this_process, take_tallies
+from ._wire import (
+    Failure,
+    decode_error,
+    dump_batch,
+    encode_error,
+    load,
+    note_remote_traceback,
+)
 
 __all__ = ["ProcessStage", "worker_main"]
 
@@ -81,13 +89,16 @@ def worker_main(connection: Connection, payload: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _end_on_sigterm)
     _watch_parent()
+    collect_tallies_in_this_process()
     kind, function, _ = load(payload)
     processor: Processor[Any, Any] | None = None
+    call: Callable[[Any], Any]
     try:
         if kind == "process":
-            processor = function()
-            processor.setup()
-            call = processor.process
+            made: Processor[Any, Any] = function()
+            processor = made
+            made.setup()
+            call = made.process
         else:
             call = _call_for(kind, function)
     except BaseException as error:
@@ -130,7 +141,7 @@ def _serve(connection: Connection, call: Callable[[Any], Any]) -> None:
                 values.append(None)
                 failures[index] = encode_error(error)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        figures = (clock() - began, cpu() - cpu_began, usage.ru_maxrss * 1024)
+        figures = (clock() - began, cpu() - cpu_began, usage.ru_maxrss * 1024, take_tallies())
         try:
             connection.send(("done", values, skips, failures, figures))
         except Exception:
@@ -161,19 +172,19 @@ class ProcessStage:
         """Run `stage`'s workers in processes started with `backend`'s start method."""
         self.stage = stage
         self.payload = payload
-        self.context = multiprocessing.get_context(backend.method)
+        self.context: Any = multiprocessing.get_context(backend.method)
         if backend.method == "forkserver":
             # Workers fork from a server that has paipa imported already: a fast start.
             self.context.set_forkserver_preload([__name__])
-        self.processes: list[Any] = []
+        self.processes: list[BaseProcess] = []
         self.cancelled = False
         self._lock = threading.Lock()
 
-    def start(self, worker: tuple[int, int]) -> tuple[Any, Connection]:
+    def start(self, worker: tuple[int, int]) -> tuple[BaseProcess, Connection]:
         """Start the process of `worker`; return it and the parent's end of its pipe."""
         ours, theirs = self.context.Pipe()
         name = f"paipa {self.stage.step.name} {worker[0]}/{worker[1]}"
-        process = self.context.Process(
+        process: BaseProcess = self.context.Process(
             target=worker_main, args=(theirs, self.payload), name=name, daemon=True
         )
         with self._lock:
@@ -184,7 +195,7 @@ class ProcessStage:
         theirs.close()
         return process, ours
 
-    def forget(self, process: Any) -> None:
+    def forget(self, process: BaseProcess) -> None:
         """Stop tracking `process`: it has ended."""
         with self._lock:
             self.processes.remove(process)
@@ -200,7 +211,7 @@ class ProcessStage:
         return 0
 
 
-def _end(pool: ProcessStage, process: Any, connection: Connection) -> None:
+def _end(pool: ProcessStage, process: BaseProcess, connection: Connection) -> None:
     """End a worker process: wait a moment for it to end, then kill it."""
     process.join(GRACE)
     if process.exitcode is None:
@@ -252,7 +263,7 @@ class _Worker:
             self.received += 1
         return self.stash.pop(ticket)
 
-    def _died(self, start: int, count: int) -> None:
+    def _died(self, start: int, count: int) -> NoReturn:
         if self.pool.cancelled:
             raise Cancelled
         self.process.join(GRACE)
@@ -286,12 +297,14 @@ class _Worker:
         if failure is not None:
             error = decode_error(failure)
             add_note(error, self.site.at_phase("teardown"))
+            note_remote_traceback(error, failure)
             raise error
 
 
 def _setup_failure(message: tuple[Any, ...], site: Site) -> BaseException:
     error = decode_error(message[1])
     add_note(error, site.at_phase("setup"))
+    note_remote_traceback(error, message[1])
     return error
 
 
@@ -303,8 +316,12 @@ def run_worker(
     policies: Policies,
     worker: tuple[int, int],
     figures: WorkerFigures | None,
+    tallied: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Run one worker of a process stage (the body of its thread in the parent)."""
+    """Run one worker of a process stage (the body of its thread in the parent).
+
+    The worker's `figures` and its `tallied` counts go to the debugger, if on.
+    """
     member: Step[Any, Any] = pool.stage.step
     site = Site(member.name, pool.stage.segments[0].first, total, member.kind, worker=worker)
     counts = policies.counts.setdefault(site.position, ErrorCounts())
@@ -330,12 +347,15 @@ def run_worker(
             start, batch, ticket = in_flight.popleft()
             if figures is not None:
                 figures.busy = True
-            _, values, skips, failures, (seconds, cpu, rss) = child.reply(ticket)
+            _, values, skips, failures, (seconds, cpu, rss, tallies) = child.reply(ticket)
             results = _outcomes(
                 member, child, counts, policies, batch, start, values, skips, failures
             )
             if figures is not None:
                 figures.stop_remote(seconds, len(batch), len(results), cpu, rss)
+            if tallied is not None:
+                for name, amount in tallies.items():
+                    tallied(name, amount)
             per_item = seconds / len(batch)
             estimate = per_item if not estimate else (estimate + per_item) / 2
             limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
@@ -385,6 +405,7 @@ def _outcomes(
             verdict = decide(member, counts, policies.pause, item, cast(Exception, error), attempt)
             if verdict == "raise":
                 add_note(error, replace(child.site, item=start + index))
+                note_remote_traceback(error, failure)
                 raise error
             if verdict == "drop":
                 break

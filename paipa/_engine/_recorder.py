@@ -420,6 +420,25 @@ def _place(blame: Blame | None, position: int | None, frame: FrameType | None) -
     return position
 
 
+_in_worker_process: dict[str, int] | None = None
+"""In a worker process: the tallies of the batch being run, for the parent's debugger."""
+
+
+def collect_tallies_in_this_process() -> None:
+    """Make `tally` collect counts here (a worker process), for `take_tallies`."""
+    global _in_worker_process
+    _in_worker_process = {}
+
+
+def take_tallies() -> dict[str, int]:
+    """Return the tallies collected since the last call, and start afresh."""
+    if not _in_worker_process:
+        return {}
+    taken = dict(_in_worker_process)
+    _in_worker_process.clear()
+    return taken
+
+
 def tally(name: str = "queries", amount: int = 1) -> None:
     """Count `amount` of `name` for the step that is running (shown by the debugger).
 
@@ -442,6 +461,8 @@ def tally(name: str = "queries", amount: int = 1) -> None:
     instance_of(amount, int, "tally() counts whole amounts (an int)")
     watching = _ACTIVE.get(threading.get_ident())
     if watching is None:
+        if _in_worker_process is not None:  # sent back with the batch's outcomes
+            _in_worker_process[name] = _in_worker_process.get(name, 0) + amount
         return
     recorder, blame, position = watching
     found = _place(blame, position, sys._getframe(1))  # pyright: ignore[reportPrivateUsage]

@@ -231,7 +231,8 @@ def _work_in_process(
     recorder.watch(None, position)
     try:
         figures = recorder.worker(position, inbox)
-        run_worker(pool, total, inbox, emit, context.policies, worker, figures)
+        counted = functools.partial(recorder.tally, position=position)
+        run_worker(pool, total, inbox, emit, context.policies, worker, figures, counted)
     finally:
         recorder.unwatch()
 

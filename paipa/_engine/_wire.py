@@ -26,6 +26,7 @@ __all__ = [
     "dump_step",
     "encode_error",
     "load",
+    "note_remote_traceback",
 ]
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -131,7 +132,7 @@ def encode_error(error: BaseException) -> Failure:
 
 
 def decode_error(failure: Failure) -> BaseException:
-    """Return the exception a `Failure` stands for, with the worker's traceback noted."""
+    """Return the exception a `Failure` stands for (see `note_remote_traceback`)."""
     error: BaseException | None = None
     if failure.pickled is not None:
         try:
@@ -140,5 +141,9 @@ def decode_error(failure: Failure) -> BaseException:
             error = None
     if not isinstance(error, BaseException):
         error = RemoteError(failure.type_name, failure.message)
-    note(error, "paipa: traceback in the worker process:\n" + failure.remote_traceback.rstrip())
     return error
+
+
+def note_remote_traceback(error: BaseException, failure: Failure) -> None:
+    """Add the worker's traceback to `error`, after the note that names the step."""
+    note(error, "paipa: traceback in the worker process:\n" + failure.remote_traceback.rstrip())
