@@ -61,6 +61,10 @@ def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException
             else:
                 note(first, also + describe(failure))
     if first is not None:
+        if error is not None and first.__context__ is error:
+            # The signal that stopped the run (a cancel, the consumer leaving) is
+            # paipa's, not part of the user's chain.
+            object.__setattr__(first, "__context__", None)
         raise first
 
 
