@@ -20,7 +20,7 @@ from ._blame import Blame, Site, add_note, describe, guard, log_unraisable, note
 from ._channel import Cancelled
 from ._context import RunContext
 from ._fused import fused_loop
-from ._lifecycle import SourceWatch, watched
+from ._lifecycle import SourceWatch, reraise, watched
 from ._policy import Policies
 from ._scope import scope
 
@@ -65,7 +65,7 @@ def teardown(ready: list[tuple[Processor[Any, Any], Site]], error: BaseException
             # The signal that stopped the run (a cancel, the consumer leaving) is
             # paipa's, not part of the user's chain.
             object.__setattr__(first, "__context__", None)
-        raise first
+        reraise(first)
 
 
 def _open_fused(
