@@ -66,11 +66,9 @@ ENGINES: dict[str, Callable[[Any], Any]] = {
     "threads-4": lambda member: member.with_options(
         workers=4 if member.kind != "iterator" else 1, queue_size=16
     ),
-    # Item steps in two worker processes; iterator steps stay in a thread.
+    # Item steps in two worker processes; iterator steps in one (a generator per worker).
     "processes-2": lambda member: member.with_options(
-        workers=2 if member.kind != "iterator" else 1,
-        queue_size=16,
-        backend="process" if member.kind != "iterator" else "thread",
+        workers=2 if member.kind != "iterator" else 1, queue_size=16, backend="process"
     ),
 }
 

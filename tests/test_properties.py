@@ -113,7 +113,7 @@ def test_pipeline_matches_hand_application(
 
 
 # Each example starts worker processes (tens of ms): fewer examples.
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(chains, numbers)
 def test_pipeline_in_processes_matches_hand_application(
     cases: list[Case], items: list[int]

@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -33,7 +33,7 @@ from .._backends import ProcessBackend
 from .._plan import Stage
 from .._step import Processor, Skip, Step
 from ._blame import Site, add_note, note
-from ._channel import Cancelled, Inbox
+from ._channel import Cancelled, Channel, Inbox
 from ._policy import ErrorCounts, Policies, decide
 from ._recorder import WorkerFigures, collect_tallies_in_this_process, take_tallies
 from ._wire import (
@@ -45,10 +45,12 @@ from ._wire import (
     note_remote_traceback,
 )
 
-__all__ = ["ProcessStage", "worker_main"]
+__all__ = ["ProcessStage", "run_stream_worker", "run_worker", "worker_main"]
 
 BATCH_SECONDS = 0.005
 """Work per batch a process worker aims at: enough to make a message's cost small."""
+STREAM_BATCH = 64
+"""Outputs of an iterator step a worker process sends back at once (fewer when it waits)."""
 STOP = b""
 """The message that tells a worker process to tear down and end."""
 GRACE = 1.0
@@ -91,6 +93,9 @@ def worker_main(connection: Connection, payload: bytes) -> None:
     _watch_parent()
     collect_tallies_in_this_process()
     kind, function, _ = load(payload)
+    if kind == "iterator":
+        _serve_stream(connection, function)
+        return
     processor: Processor[Any, Any] | None = None
     call: Callable[[Any], Any]
     try:
@@ -115,6 +120,40 @@ def worker_main(connection: Connection, payload: bytes) -> None:
                 failure = encode_error(error)
             with contextlib.suppress(OSError, ValueError):  # the parent may be gone
                 connection.send(("teardown", failure))
+
+
+def _serve_stream(connection: Connection, function: Callable[[Any], Any]) -> None:
+    """Run an iterator step: its generator pulls batches from the parent, outputs go back."""
+    outputs: list[Any] = []
+    used = [time.process_time()]
+
+    def flush() -> None:
+        if outputs:
+            now = time.process_time()
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            connection.send(("out", outputs[:], take_tallies(), now - used[0], rss))
+            used[0] = now
+            outputs.clear()
+
+    def inputs() -> Iterator[Any]:
+        while True:
+            flush()  # before waiting for input, pass on what is done
+            connection.send(("more",))
+            message = connection.recv_bytes()
+            if message == STOP:
+                return
+            yield from load(message)
+
+    try:
+        for output in function(inputs()):
+            outputs.append(output)
+            if len(outputs) >= STREAM_BATCH:
+                flush()
+        flush()
+    except Exception as error:
+        connection.send(("failed", encode_error(error)))
+        return
+    connection.send(("end",))
 
 
 def _serve(connection: Connection, call: Callable[[Any], Any]) -> None:
@@ -262,6 +301,25 @@ class _Worker:
             self.stash[self.received] = message
             self.received += 1
         return self.stash.pop(ticket)
+
+    def next_message(self, taken: int) -> tuple[Any, ...]:
+        """Return the next message of an iterator step's process (`taken`: items sent)."""
+        try:
+            ready = wait([self.connection, self.process.sentinel])
+            if self.connection not in ready:
+                self._died(max(0, taken - 1), 1)
+            message: tuple[Any, ...] = self.connection.recv()
+        except (EOFError, OSError):
+            self._died(max(0, taken - 1), 1)
+        return message
+
+    def send_stream(self, items: list[Any], start: int) -> None:
+        """Send the next items to an iterator step's process; none ends its input."""
+        data = dump_batch(items, self.site.name, start) if items else STOP
+        try:
+            self.connection.send_bytes(data)
+        except OSError:
+            self._died(max(0, start - 1), 1)
 
     def _died(self, start: int, count: int) -> NoReturn:
         if self.pool.cancelled:
@@ -425,3 +483,49 @@ def _outcomes(
             else:
                 results.append(value)
     return results
+
+
+def run_stream_worker(
+    pool: ProcessStage,
+    total: int,
+    inbox: Inbox,
+    outbox: Channel,
+    worker: tuple[int, int],
+    figures: WorkerFigures | None = None,
+    tallied: Callable[[str, int], None] | None = None,
+) -> None:
+    """Run one worker of an iterator step in a process: feed its generator, pass on its outputs.
+
+    The worker's `figures` (items in and out, CPU) and its `tallied` counts go to the
+    debugger, if it is on.
+    """
+    member: Step[Any, Any] = pool.stage.step
+    site = Site(member.name, pool.stage.segments[0].first, total, member.kind, worker=worker)
+    limit = max(1, min(STREAM_BATCH, inbox.capacity // 2))
+    child = _Worker(pool, worker, site)
+    taken = 0
+    try:
+        while True:
+            message = child.next_message(taken)
+            if message[0] == "out":
+                if figures is not None:
+                    figures.stop_remote(0.0, 0, len(message[1]), message[3], message[4])
+                outbox.put(message[1])
+                if tallied is not None:
+                    for name, amount in message[2].items():
+                        tallied(name, amount)
+            elif message[0] == "more":
+                start, batch = inbox.get(limit)
+                taken = start + len(batch)
+                if figures is not None:
+                    figures.stop_remote(0.0, len(batch), 0, 0.0, 0)
+                child.send_stream(batch, start)
+            elif message[0] == "failed":
+                error = decode_error(message[1])
+                add_note(error, site)
+                note_remote_traceback(error, message[1])
+                raise error
+            else:  # "end": the generator has finished
+                break
+    finally:
+        _end(pool, child.process, child.connection)

@@ -47,7 +47,7 @@ from ._fused import fused_loop
 from ._lifecycle import Lifecycle, SourceWatch, reraise
 from ._order import Reorder
 from ._policy import Policies
-from ._process import ProcessStage, run_worker
+from ._process import ProcessStage, run_stream_worker, run_worker
 from ._pump import BATCH, Flusher, Pump
 from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
@@ -237,6 +237,29 @@ def _work_in_process(
         recorder.unwatch()
 
 
+def _stream_in_process(
+    pool: ProcessStage,
+    total: int,
+    inbox: Inbox,
+    outbox: Channel,
+    context: RunContext,
+    worker: tuple[int, int],
+) -> None:
+    """Run one worker of an iterator step whose generator runs in a child process."""
+    recorder = context.recorder
+    if recorder is None:
+        run_stream_worker(pool, total, inbox, outbox, worker)
+        return
+    position = pool.stage.segments[0].first
+    recorder.watch(None, position)
+    try:
+        figures = recorder.worker(position, inbox)
+        counted = functools.partial(recorder.tally, position=position)
+        run_stream_worker(pool, total, inbox, outbox, worker, figures, counted)
+    finally:
+        recorder.unwatch()
+
+
 def _capacities(stages: list[Stage]) -> list[int]:
     """Items the channel in front of each stage holds, and (last) the one after them all.
 
@@ -408,9 +431,15 @@ class ThreadedRun:
             pool = ProcessStage(stage, backend, dump_step(stage.step))
             self._pools.append(pool)
             for index in range(1, workers + 1):
-                body = functools.partial(
-                    _work_in_process, pool, self.total, inbox, emit, self.context, (index, workers)
-                )
+                worker = (index, workers)
+                if stage.step.kind == "iterator":
+                    body = functools.partial(
+                        _stream_in_process, pool, self.total, inbox, outbox, self.context, worker
+                    )
+                else:
+                    body = functools.partial(
+                        _work_in_process, pool, self.total, inbox, emit, self.context, worker
+                    )
                 self._spawn_later(f"{stage.step.name} {index}/{workers}", body, outbox)
             return
         for index in range(1, workers + 1):
