@@ -32,6 +32,7 @@ class StepSpec:
     fail_in: str | None = None  # "setup" or "teardown" (process steps)
     policy: str | None = None  # "skip" or "dead-letter" (item steps failing on multiples of 7)
     slow: bool = False  # sleep 0.5 ms on every 50th value
+    backend: str = "thread"  # "process": map, filter, flat_map and iterator steps with workers
 
     def __repr__(self) -> str:
         parts = [self.kind]
@@ -47,7 +48,18 @@ class StepSpec:
             parts.append(f"policy={self.policy}")
         if self.slow:
             parts.append("slow")
+        if self.in_processes:
+            parts.append("in processes")
         return "<" + " ".join(parts) + ">"
+
+    @property
+    def in_processes(self) -> bool:
+        """Whether the step's workers run in processes (item and iterator steps only)."""
+        return (
+            self.backend == "process"
+            and self.workers is not None
+            and self.kind in ("map", "filter", "flat_map", "iterator")
+        )
 
     @property
     def reorders(self) -> bool:
@@ -100,6 +112,8 @@ def build(spec: StepSpec, index: int, life: Lifecycle, dead: list[int]) -> list[
     options: dict[str, Any] = {"name": name}
     if spec.workers is not None:
         options.update(workers=spec.workers, ordered=spec.ordered, queue_size=spec.queue_size)
+    if spec.in_processes:
+        options.update(workers=min(spec.workers or 1, 2), backend="process")
     if spec.policy == "skip":
         options["on_error"] = "skip"
     elif spec.policy == "dead-letter":
@@ -176,6 +190,7 @@ step_specs = st.builds(
     ordered=st.booleans(),
     queue_size=st.one_of(st.none(), st.integers(1, 64)),
     slow=st.booleans(),
+    backend=st.sampled_from(["thread", "thread", "thread", "process"]),
 )
 
 

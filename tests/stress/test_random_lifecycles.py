@@ -325,6 +325,7 @@ def check(case: LifeCase) -> None:
     tags = ["cases", f"source {case.source}", f"reader {case.reader}", f"action {case.action}"]
     tags += [f"{case.action} from {case.actor}"] * acting + ["discard_outputs"] * case.discard
     tags += ["threaded steps"] * any(spec.workers for spec in case.steps)
+    tags += ["worker processes"] * any(spec.in_processes for spec in case.steps)
     FIGURES.update(tags + ["order not promised"] * any(s.reorders for s in case.steps))
     try:
         assert "crash" not in outcome, f"{outcome.get('crash')!r} in {case}"

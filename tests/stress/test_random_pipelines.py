@@ -81,6 +81,7 @@ def check(case: Case) -> None:
         pytest.fail(f"threads still running after the run: {leftover} in {case}")
     FIGURES["cases"] += 1
     FIGURES["threaded cases"] += any(spec.workers for spec in case.steps)
+    FIGURES["cases with worker processes"] += any(spec.in_processes for spec in case.steps)
     FIGURES["order not promised"] += any(spec.reorders for spec in case.steps)
     FIGURES["infinite sources"] += case.source == "infinite"
     FIGURES["consumer stopped early"] += case.consumer == "break"
