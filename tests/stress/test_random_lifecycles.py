@@ -15,6 +15,7 @@ hangs make shrinking useless, so it is off unless ``PAIPA_LIFECYCLE_SHRINK=1``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -293,6 +294,11 @@ def run_case(case: LifeCase, state: State, life: Lifecycle, dead: list[int]) -> 
     state.stage = "waiting for the producer / actor thread"
     for helper in helpers:
         helper.join()
+    if "result" not in outcome and "join" not in outcome:
+        # The case is over (a break cancelled the run): take its error, if any, so
+        # that it is not logged when the handle is collected at exit.
+        with contextlib.suppress(BaseException):
+            state.run.join()
     return outcome
 
 
