@@ -51,6 +51,9 @@ BATCH_SECONDS = 0.005
 """Work per batch a process worker aims at: enough to make a message's cost small."""
 STREAM_BATCH = 64
 """Outputs of an iterator step a worker process sends back at once (fewer when it waits)."""
+PIPELINED_BYTES = 32 * 1024
+"""A batch is sent while the reply to the one before is on its way only below this size:
+a pipe holds 64 KiB, so such a send never waits for the process to read."""
 STOP = b""
 """The message that tells a worker process to tear down and end."""
 GRACE = 1.0
@@ -273,9 +276,14 @@ class _Worker:
         self.stash: dict[int, tuple[Any, ...]] = {}
         self.first_items: deque[tuple[int, int]] = deque()  # (first item, count) per request
 
-    def request(self, items: list[Any], start: int) -> int:
-        """Send `items` (numbered from `start`); return the ticket of their reply."""
-        data = dump_batch(items, self.site.name, start)
+    def request(self, items: list[Any], start: int, data: bytes | None = None) -> int:
+        """Send `items` (numbered from `start`); return the ticket of their reply.
+
+        The caller makes sure this cannot block while the process blocks sending a
+        reply: with a reply outstanding, only what fits the pipe's buffer is sent.
+        """
+        if data is None:
+            data = dump_batch(items, self.site.name, start)
         try:
             self.connection.send_bytes(data)
         except OSError:
@@ -283,6 +291,12 @@ class _Worker:
         self.first_items.append((start, len(items)))
         self.sent += 1
         return self.sent - 1
+
+    def drain(self) -> None:
+        """Receive every outstanding reply (kept for its asker): the process is then idle."""
+        if self.received < self.sent:
+            last = self.sent - 1
+            self.stash[last] = self.reply(last)
 
     def reply(self, ticket: int) -> tuple[Any, ...]:
         """Return the reply for `ticket`, keeping any earlier ones for their askers."""
@@ -387,19 +401,26 @@ def run_worker(
     limit, estimate = 1, 0.0
     child = _Worker(pool, worker, site)
     in_flight: deque[tuple[int, list[Any], int]] = deque()
+    held: tuple[int, list[Any], bytes] | None = None  # taken, not sent yet
     ended = False
     stopping = True
     try:
         while True:
             while len(in_flight) < 2 and not ended:
-                taken = inbox.get(limit) if not in_flight else inbox.get_within(limit, 0.0)
-                if taken is None:
-                    break
-                start, batch = taken
-                if not batch:
-                    ended = True
-                    break
-                in_flight.append((start, batch, child.request(batch, start)))
+                if held is None:
+                    taken = inbox.get(limit) if not in_flight else inbox.get_within(limit, 0.0)
+                    if taken is None:
+                        break
+                    start, batch = taken
+                    if not batch:
+                        ended = True
+                        break
+                    held = (start, batch, dump_batch(batch, site.name, start))
+                if in_flight and len(held[2]) > PIPELINED_BYTES:
+                    break  # sent while a reply is on its way, it could block both sides
+                start, batch, data = held
+                held = None
+                in_flight.append((start, batch, child.request(batch, start, data)))
             if not in_flight:
                 break
             start, batch, ticket = in_flight.popleft()
@@ -467,6 +488,7 @@ def _outcomes(
                 raise error
             if verdict == "drop":
                 break
+            child.drain()  # the process is idle: the item can be sent whatever its size
             _, again, again_skips, again_failures, _ = child.reply(
                 child.request([item], start + index)
             )
