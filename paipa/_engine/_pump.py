@@ -33,7 +33,7 @@ HOLD = 0.001
 class Pump:
     """A thread's outputs on their way into `outbox`, in batches."""
 
-    __slots__ = ("_flusher", "_lock", "armed", "limit", "outbox", "pending")
+    __slots__ = ("_flusher", "_lock", "armed", "limit", "outbox", "pending", "since")
 
     def __init__(self, outbox: Channel, flusher: Flusher | None) -> None:
         """Put into `outbox`; with a `flusher`, held items are passed on after `HOLD` s."""
@@ -44,19 +44,23 @@ class Pump:
         self._flusher = flusher
         self.armed = False
         """Whether the flusher will look at this pump (it is armed once at a time)."""
+        self.since = 0.0
+        """When the oldest item the pump holds came (`time.monotonic`)."""
 
     def run(self, results: Iterator[Any]) -> None:
         """Put every item of `results` into the outbox, then what is left."""
         pending, limit = self.pending, self.limit
-        append = pending.append
+        append, clock = pending.append, time.monotonic
         flusher = self._flusher
         for item in results:
             append(item)
             held = len(pending)
             if held >= limit:
                 self.flush()
-            elif held == 1 and flusher is not None and not self.armed:
-                flusher.arm(self)  # this item starts a batch
+            elif held == 1 and flusher is not None:  # this item starts a batch
+                self.since = clock()
+                if not self.armed:
+                    flusher.arm(self)
         self.flush()
 
     def run_watched(self, source: Iterator[Any], watch: SourceWatch) -> None:
@@ -65,7 +69,7 @@ class Pump:
         The same as ``run(watched(source, watch))``, without a generator between.
         """
         pending, limit = self.pending, self.limit
-        append, fetch = pending.append, source.__next__
+        append, fetch, clock = pending.append, source.__next__, time.monotonic
         flusher = self._flusher
         while not watch.halted:
             try:
@@ -76,8 +80,10 @@ class Pump:
             held = len(pending)
             if held >= limit:
                 self.flush()
-            elif held == 1 and flusher is not None and not self.armed:
-                flusher.arm(self)
+            elif held == 1 and flusher is not None:
+                self.since = clock()
+                if not self.armed:
+                    flusher.arm(self)
         self.flush()
 
     def _take(self) -> list[Any]:
@@ -119,10 +125,10 @@ class Flusher:
         self._stopped = False
 
     def arm(self, pump: Pump) -> None:
-        """Look at `pump` again in `HOLD` seconds."""
+        """Look at `pump` once its oldest item has waited `HOLD` seconds."""
         with self._changed:
             pump.armed = True
-            self._armed.append((time.monotonic() + HOLD, pump))
+            self._armed.append((max(pump.since, time.monotonic() - HOLD) + HOLD, pump))
             if len(self._armed) == 1:
                 self._changed.notify()
 
@@ -142,8 +148,10 @@ class Flusher:
                     continue
                 armed.popleft()
                 pump.armed = False
-            if not pump.flush_held():
-                self.arm(pump)  # no room downstream: the next stage has work; later
+            if pump.pending and clock() - pump.since < HOLD:
+                self.arm(pump)  # the pump sent its batch and started another since
+            elif not pump.flush_held():
+                self.arm(pump)  # no room downstream (the next stage has work), or more came
 
     def stop(self) -> int:
         """End `run` (the run is over or cancelled); returns 0 items dropped."""
