@@ -32,7 +32,7 @@ from typing import Any, NoReturn, cast
 from .._backends import ProcessBackend
 from .._plan import Stage
 from .._step import Processor, Skip, Step
-from ._blame import Site, add_note, note
+from ._blame import Site, add_note, describe, note
 from ._channel import Cancelled, Channel, Inbox
 from ._policy import ErrorCounts, Policies, decide
 from ._recorder import WorkerFigures, collect_tallies_in_this_process, take_tallies
@@ -55,6 +55,11 @@ PIPELINED_BYTES = 32 * 1024
 """A batch is sent while the reply to the one before is on its way only below this size:
 a pipe holds 64 KiB, so such a send never waits for the process to read."""
 STOP = b""
+
+_REAPING = threading.Lock()
+"""Held while starting or reaping worker processes. ``Process.start()`` reaps every
+ended child of this process (``multiprocessing``'s cleanup), and one racing with another
+thread's ``join()`` leaves that process's exit status unknown."""
 """The message that tells a worker process to tear down and end."""
 GRACE = 1.0
 """Seconds a worker process has to end after it is told to, before it is killed."""
@@ -229,7 +234,7 @@ class ProcessStage:
         process: BaseProcess = self.context.Process(
             target=worker_main, args=(theirs, self.payload), name=name, daemon=True
         )
-        with self._lock:
+        with self._lock, _REAPING:
             if self.cancelled:
                 raise Cancelled
             process.start()
@@ -248,20 +253,28 @@ class ProcessStage:
             self.cancelled = True
             processes = list(self.processes)
         for process in processes:
-            if process.exitcode is None:
+            with contextlib.suppress(ValueError):  # closed meanwhile: it has ended
                 process.terminate()  # SIGTERM: the child runs teardown() and ends
         return 0
 
 
 def _end(pool: ProcessStage, process: BaseProcess, connection: Connection) -> None:
     """End a worker process: wait a moment for it to end, then kill it."""
-    process.join(GRACE)
-    if process.exitcode is None:
+    if not wait([process.sentinel], GRACE):
         process.kill()
-        process.join()
-    pool.forget(process)
+        wait([process.sentinel])
+    with _REAPING:
+        process.join()  # it has ended: this only collects its exit status
+        pool.forget(process)
+        process.close()
     connection.close()
-    process.close()
+
+
+def _exit_code(process: BaseProcess) -> int | None:
+    """Return how `process` ended, waiting a moment for it if it has not yet."""
+    wait([process.sentinel], GRACE)
+    with _REAPING:
+        return process.exitcode
 
 
 class _Worker:
@@ -287,7 +300,8 @@ class _Worker:
         try:
             self.connection.send_bytes(data)
         except OSError:
-            self._died(start, len(items))
+            held = self.first_items[0] if self.first_items else (start, len(items))
+            self._died(*held)
         self.first_items.append((start, len(items)))
         self.sent += 1
         return self.sent - 1
@@ -335,11 +349,15 @@ class _Worker:
         except OSError:
             self._died(max(0, start - 1), 1)
 
+    @property
+    def _worker_text(self) -> str:
+        index, count = self.site.worker or (1, 1)
+        return f"{index} of {count}"
+
     def _died(self, start: int, count: int) -> NoReturn:
         if self.pool.cancelled:
             raise Cancelled
-        self.process.join(GRACE)
-        code = self.process.exitcode
+        code = _exit_code(self.process)
         how = f"exit code {code}"
         if code is not None and code < 0:
             how = f"signal {signal.Signals(-code).name}"
@@ -349,20 +367,34 @@ class _Worker:
             else f"input items #{start} to #{start + count - 1}"
         )
         raise RuntimeError(
-            f"the worker process of step {self.site.name!r} (worker {self.site.worker}) died "
+            f"the worker process of step {self.site.name!r} (worker {self._worker_text}) died "
             f"({how}) while it held {held}"
         )
 
-    def end(self, stop: bool) -> None:
-        """Tear the process down; raise a teardown error if it reported one."""
+    def end(self, at_once: bool = False) -> None:
+        """Tell the process to stop (it runs ``teardown()``), wait a moment, end it.
+
+        `at_once` (the run is failing) interrupts the batch it may be running;
+        otherwise it finishes what it was sent first. Raise the teardown error the
+        process reported, if any. After a cancel the process was told already.
+        """
         failure: Failure | None = None
-        if stop:
+        if not self.pool.cancelled:
+            deadline = time.monotonic() + GRACE
             try:
-                self.connection.send_bytes(STOP)
-                if wait([self.connection, self.process.sentinel], GRACE):
+                if at_once:
+                    self.process.terminate()  # SIGTERM: SystemExit in the child, teardown
+                else:
+                    self.connection.send_bytes(STOP)
+                while True:
+                    left = max(0.0, deadline - time.monotonic())
+                    ready = wait([self.connection, self.process.sentinel], left)
+                    if self.connection not in ready:
+                        break  # it has ended (with fork, a pipe may never say so), or too slow
                     message = self.connection.recv()
                     if message[0] == "teardown":
                         failure = message[1]
+                        break  # anything else answers a batch still in flight: not wanted
             except (EOFError, OSError):
                 pass
         _end(self.pool, self.process, self.connection)
@@ -403,7 +435,6 @@ def run_worker(
     in_flight: deque[tuple[int, list[Any], int]] = deque()
     held: tuple[int, list[Any], bytes] | None = None  # taken, not sent yet
     ended = False
-    stopping = True
     try:
         while True:
             while len(in_flight) < 2 and not ended:
@@ -439,16 +470,13 @@ def run_worker(
             estimate = per_item if not estimate else (estimate + per_item) / 2
             limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
             emit(start, len(batch), results)
-    except BaseException:
-        stopping = False
-        raise
-    finally:
+    except BaseException as error:
         try:
-            child.end(stop=stopping)
-        except BaseException as error:
-            if stopping:
-                raise
-            note(error, "paipa: raised while the run was already failing")
+            child.end(at_once=True)
+        except BaseException as failure:
+            note(error, f"paipa: teardown() of step {site.name!r} also failed: {describe(failure)}")
+        raise
+    child.end()
 
 
 def _outcomes(
