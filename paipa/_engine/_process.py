@@ -169,7 +169,7 @@ def _serve(connection: Connection, call: Callable[[Any], Any]) -> None:
     while True:
         try:
             message = connection.recv_bytes()
-        except EOFError:
+        except (EOFError, OSError):  # the parent is gone
             return
         if message == STOP:
             return
@@ -237,7 +237,16 @@ class ProcessStage:
         with self._lock, _REAPING:
             if self.cancelled:
                 raise Cancelled
-            process.start()
+            # The process inherits this thread's signal mask: with SIGINT blocked, a
+            # Ctrl-C while it starts up cannot print a traceback from it.
+            blocked = threading.current_thread() is not threading.main_thread()
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                process.start()
+            finally:
+                if blocked:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             self.processes.append(process)
         theirs.close()
         return process, ours
@@ -263,10 +272,10 @@ def _end(pool: ProcessStage, process: BaseProcess, connection: Connection) -> No
     if not wait([process.sentinel], GRACE):
         process.kill()
         wait([process.sentinel])
-    with _REAPING:
+    with _REAPING:  # never held while taking a pool's lock (start takes them the other way)
         process.join()  # it has ended: this only collects its exit status
-        pool.forget(process)
-        process.close()
+    pool.forget(process)
+    process.close()
     connection.close()
 
 
