@@ -378,7 +378,7 @@ class _Worker:
         raise RuntimeError(
             f"the worker process of step {self.site.name!r} (worker {self._worker_text}) died "
             f"({how}) while it held {held}"
-        )
+        ) from None
 
     def end(self, at_once: bool = False) -> None:
         """Tell the process to stop (it runs ``teardown()``), wait a moment, end it.

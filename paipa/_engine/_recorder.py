@@ -374,7 +374,8 @@ class Recorder:
                     seconds[position],
                     user[position],
                     system[position],
-                    self._rss[position],
+                    # Worker processes: their own peak memory, which this process's misses.
+                    self._rss[position] + sum(worker.rss for worker in figures or ()),
                     tallies[position],
                     errors.retries,
                     errors.skipped,
