@@ -47,8 +47,8 @@ from ._wire import (
 
 __all__ = ["ProcessStage", "run_stream_worker", "run_worker", "worker_main"]
 
-BATCH_SECONDS = 0.005
-"""Work per batch a process worker aims at: enough to make a message's cost small."""
+BATCH_SECONDS = 0.02
+"""Work per batch a process worker aims at: enough that the parent's cost per batch is small."""
 STREAM_BATCH = 64
 """Outputs of an iterator step a worker process sends back at once (fewer when it waits)."""
 PIPELINED_BYTES = 32 * 1024
