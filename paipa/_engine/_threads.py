@@ -134,6 +134,28 @@ def _stream(
         pump.run(results)
 
 
+Tallied = Callable[[str, int], None]
+
+
+def _measured_worker(
+    context: RunContext,
+    position: int,
+    inbox: Inbox,
+    work: Callable[[WorkerFigures | None, Tallied | None], None],
+) -> None:
+    """Run `work` with the worker's figures and tally for the debugger (None when it is off)."""
+    recorder = context.recorder
+    if recorder is None:
+        work(None, None)
+        return
+    recorder.watch(None, position)
+    try:
+        figures = recorder.worker(position, inbox)
+        work(figures, functools.partial(recorder.tally, position=position))
+    finally:
+        recorder.unwatch()
+
+
 def _work_items(
     stage: Stage,
     total: int,
@@ -143,16 +165,11 @@ def _work_items(
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of a threaded item step: batches in, each item through, batches out."""
-    recorder = context.recorder
-    if recorder is None:
-        _process_items(stage, total, inbox, emit, context.policies, worker, None)
-        return
-    recorder.watch(None, stage.segments[0].first)
-    try:
-        figures = recorder.worker(stage.segments[0].first, inbox)
+
+    def work(figures: WorkerFigures | None, tallied: Tallied | None) -> None:
         _process_items(stage, total, inbox, emit, context.policies, worker, figures)
-    finally:
-        recorder.unwatch()
+
+    _measured_worker(context, stage.segments[0].first, inbox, work)
 
 
 def _process_items(
@@ -223,18 +240,11 @@ def _work_in_process(
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of a process stage: its thread here, its work in a child process."""
-    recorder = context.recorder
-    if recorder is None:
-        run_worker(pool, total, inbox, emit, context.policies, worker, None)
-        return
-    position = pool.stage.segments[0].first
-    recorder.watch(None, position)
-    try:
-        figures = recorder.worker(position, inbox)
-        counted = functools.partial(recorder.tally, position=position)
-        run_worker(pool, total, inbox, emit, context.policies, worker, figures, counted)
-    finally:
-        recorder.unwatch()
+
+    def work(figures: WorkerFigures | None, tallied: Tallied | None) -> None:
+        run_worker(pool, total, inbox, emit, context.policies, worker, figures, tallied)
+
+    _measured_worker(context, pool.stage.segments[0].first, inbox, work)
 
 
 def _stream_in_process(
@@ -246,18 +256,11 @@ def _stream_in_process(
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of an iterator step whose generator runs in a child process."""
-    recorder = context.recorder
-    if recorder is None:
-        run_stream_worker(pool, total, inbox, outbox, worker)
-        return
-    position = pool.stage.segments[0].first
-    recorder.watch(None, position)
-    try:
-        figures = recorder.worker(position, inbox)
-        counted = functools.partial(recorder.tally, position=position)
-        run_stream_worker(pool, total, inbox, outbox, worker, figures, counted)
-    finally:
-        recorder.unwatch()
+
+    def work(figures: WorkerFigures | None, tallied: Tallied | None) -> None:
+        run_stream_worker(pool, total, inbox, outbox, worker, figures, tallied)
+
+    _measured_worker(context, pool.stage.segments[0].first, inbox, work)
 
 
 def _capacities(stages: list[Stage]) -> list[int]:
