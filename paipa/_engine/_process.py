@@ -35,6 +35,7 @@ from .._step import Processor, Skip, Step
 from ._blame import Site, add_note, describe, note
 from ._channel import Cancelled, Channel, Inbox
 from ._policy import ErrorCounts, Policies, decide
+from ._pump import BatchSize
 from ._recorder import WorkerFigures, collect_tallies_in_this_process, take_tallies
 from ._wire import (
     Failure,
@@ -438,8 +439,7 @@ def run_worker(
     member: Step[Any, Any] = pool.stage.step
     site = Site(member.name, pool.stage.segments[0].first, total, member.kind, worker=worker)
     counts = policies.counts.setdefault(site.position, ErrorCounts())
-    most = max(1, inbox.capacity // 2)  # two batches in flight: at most queue_size items
-    limit, estimate = 1, 0.0
+    size = BatchSize(max(1, inbox.capacity // 2), BATCH_SECONDS)  # 2 in flight: queue_size
     child = _Worker(pool, worker, site)
     in_flight: deque[tuple[int, list[Any], int]] = deque()
     held: tuple[int, list[Any], bytes] | None = None  # taken, not sent yet
@@ -448,7 +448,11 @@ def run_worker(
         while True:
             while len(in_flight) < 2 and not ended:
                 if held is None:
-                    taken = inbox.get(limit) if not in_flight else inbox.get_within(limit, 0.0)
+                    taken = (
+                        inbox.get(size.limit)
+                        if not in_flight
+                        else inbox.get_within(size.limit, 0.0)
+                    )
                     if taken is None:
                         break
                     start, batch = taken
@@ -475,9 +479,7 @@ def run_worker(
             if tallied is not None:
                 for name, amount in tallies.items():
                     tallied(name, amount)
-            per_item = seconds / len(batch)
-            estimate = per_item if not estimate else (estimate + per_item) / 2
-            limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
+            size.measured(seconds, len(batch))
             emit(start, len(batch), results)
     except BaseException as error:
         try:

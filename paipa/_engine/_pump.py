@@ -21,13 +21,40 @@ from typing import Any
 from ._channel import Channel
 from ._lifecycle import SourceWatch, watch_fetches_in
 
-__all__ = ["BATCH", "HOLD", "Flusher", "Pump"]
+__all__ = ["BATCH", "HOLD", "BatchSize", "Flusher", "Pump"]
 
 BATCH = 64
 """The most items a thread takes from, or puts into, a channel at once (and never more
 than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
 HOLD = 0.001
 """Seconds an output may wait in a pump for its batch to fill before it is passed on."""
+
+
+class BatchSize:
+    """How many items a worker takes next: about `aim` seconds of work, at most `most`.
+
+    It starts at one item and follows the measured time per item, so slow items
+    go one at a time and spread evenly over the workers.
+    """
+
+    __slots__ = ("aim", "estimate", "limit", "most")
+
+    def __init__(self, most: int, aim: float) -> None:
+        """Take at most `most` items at once, aiming at `aim` seconds per batch."""
+        self.most = most
+        self.aim = aim
+        self.estimate = 0.0
+        """Seconds per item, averaged over the batches so far."""
+        self.limit = 1
+        """Items to take next."""
+
+    def measured(self, seconds: float, items: int) -> None:
+        """Record that `items` items took `seconds`; update `limit`."""
+        per_item = seconds / items
+        estimate = self.estimate = per_item if not self.estimate else (self.estimate + per_item) / 2
+        self.limit = (
+            self.most if estimate <= 0 else max(1, min(self.most, int(self.aim / estimate)))
+        )
 
 
 class Pump:

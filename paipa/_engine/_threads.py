@@ -48,7 +48,7 @@ from ._lifecycle import Lifecycle, SourceWatch, reraise
 from ._order import Reorder
 from ._policy import Policies
 from ._process import ProcessStage, run_stream_worker, run_worker
-from ._pump import BATCH, Flusher, Pump
+from ._pump import BATCH, BatchSize, Flusher, Pump
 from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
 from ._scope import scope
@@ -197,12 +197,11 @@ def _process_items(
         function, kind = processor.process, "map"
     function = policies.wrap(member, site.position, function)
     loop = fused_loop((kind,)).function
-    most = min(BATCH, inbox.capacity)
-    limit, estimate = 1, 0.0
+    size = BatchSize(min(BATCH, inbox.capacity), BATCH_SECONDS)
     clock = time.perf_counter
     try:
         while True:
-            start, batch = inbox.get(limit)
+            start, batch = inbox.get(size.limit)
             if not batch:
                 break
             items = iter(batch)
@@ -221,9 +220,7 @@ def _process_items(
             spent = clock() - began
             if figures is not None:
                 figures.stop(spent, len(batch), len(results))
-            per_item = spent / len(batch)
-            estimate = per_item if not estimate else (estimate + per_item) / 2
-            limit = most if estimate <= 0 else max(1, min(most, int(BATCH_SECONDS / estimate)))
+            size.measured(spent, len(batch))
             emit(start, len(batch), results)
     except BaseException as error:
         _inline.teardown(ready, error)
