@@ -165,11 +165,59 @@ def cpu_bound(items: int, repeats: int) -> None:
     print_chunks(best, PPE_CHUNKS)
     print("- mpire, every chunk_size tried, seconds: " + chunk_line(best, "mpire ", MPIRE_CHUNKS))
 
+    paipa = "paipa, process (forkserver, the default)"
+    head_to_head(variants, best, repeats * 3, paipa, PPE_CHUNKS)
+    peer = f"mpire {min(MPIRE_CHUNKS, key=lambda size: best[f'mpire {size}'])}"
+    head_to_head(variants, best, repeats * 3, paipa, (), peer)
+
     print("\nWarm: the workers already run (started and given one item before the timing).\n")
     print("| variant | seconds | x serial |")
     print("|---|---:|---:|")
     for name, seconds in warmed.items():
         print(f"| {name} | {seconds:.3f} | {serial / seconds:.2f} |")
+
+
+def head_to_head(
+    variants: dict[str, Callable[[], Any]],
+    best: dict[str, float],
+    rounds: int,
+    paipa: str,
+    ppe_sizes: tuple[int, ...],
+    other: str | None = None,
+) -> None:
+    """Time paipa against ProcessPoolExecutor at the chunk size found best above, in pairs.
+
+    The table above takes, for a peer, the best of several chunk sizes of the best
+    of `repeats` runs each: on a noisy machine that minimum of many samples favours
+    whoever has more variants. Here each round runs paipa and each peer at its
+    chosen size back to back (each first in every other round), and the ratio of
+    each pair is kept. `other` names one more variant to pair with paipa.
+    """
+    peers = {
+        f"ProcessPoolExecutor.map ({method}), chunksize {size}": f"PPE {method} {size}"
+        for method in PPE_METHODS
+        if ppe_sizes
+        for size in [min(ppe_sizes, key=lambda size: best[f"PPE {method} {size}"])]
+    }
+    if other is not None:
+        peers[other] = other
+    ratios: dict[str, list[float]] = {name: [] for name in peers}
+    for round_ in range(rounds):
+        for name, key in peers.items():
+            order = [paipa, key] if round_ % 2 else [key, paipa]  # neither always goes first
+            seconds = {}
+            for variant in order:
+                started = time.perf_counter()
+                variants[variant]()
+                seconds[variant] = time.perf_counter() - started
+            ratios[name].append(seconds[key] / seconds[paipa])
+    print(f"\nHead to head: {rounds} rounds of {paipa!r} and a peer back to back.\n")
+    print("| peer | peer's time / paipa's: median | range |")
+    print("|---|---:|---:|")
+    for name, values in ratios.items():
+        print(
+            f"| {name} | {statistics.median(values):.3f} | {min(values):.3f} to {max(values):.3f} |"
+        )
 
 
 def chunk_line(best: dict[str, float], prefix: str, sizes: tuple[int, ...]) -> str:
@@ -308,6 +356,9 @@ def overhead(items: int, repeats: int) -> None:
     print_chunks(best, OVERHEAD_CHUNKS)
     warmed = warm(plus_one, items, repeats, OVERHEAD_CHUNKS)
     baseline = items / min(seconds for name, seconds in warmed.items() if name.startswith("Proc"))
+    paipa = "paipa, process (forkserver), 2 workers"
+    head_to_head(variants, best, repeats * 3, paipa, OVERHEAD_CHUNKS)
+
     print("\nWarm: the workers already run (started and given one item before the timing).\n")
     print("| variant | seconds | items/s | x best PPE |")
     print("|---|---:|---:|---:|")
@@ -479,6 +530,12 @@ def trickle(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument(
+        "--only",
+        choices=("cpu", "overhead", "startup", "trickle"),
+        action="append",
+        help="run only this comparison (repeatable)",
+    )
     parser.add_argument("--startup-child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.startup_child:
@@ -486,10 +543,15 @@ def main() -> None:
         return
     quick = arguments.quick
     repeats = 1 if quick else 5
-    cpu_bound(200 if quick else 2000, repeats)
-    overhead(20_000 if quick else 200_000, repeats * 3)  # short runs: more of them
-    startup(1 if quick else 7)
-    trickle(20 if quick else 200)
+    chosen = set(arguments.only or ("cpu", "overhead", "startup", "trickle"))
+    if "cpu" in chosen:
+        cpu_bound(200 if quick else 2000, repeats)
+    if "overhead" in chosen:
+        overhead(20_000 if quick else 200_000, repeats * 3)  # short runs: more of them
+    if "startup" in chosen:
+        startup(1 if quick else 7)
+    if "trickle" in chosen:
+        trickle(20 if quick else 200)
 
 
 if __name__ == "__main__":

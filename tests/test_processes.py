@@ -728,6 +728,46 @@ MEMORY_CHILD = CHILD_WORKERS + textwrap.dedent(
 )
 
 
+IMPORTS_CHILD = textwrap.dedent(
+    """
+    import os
+    from paipa import Pipeline, step
+
+    with open(os.environ["IMPORTS_LOG"], "a") as log:
+        log.write(f"{__name__}\\n")
+
+    def pid(x):
+        return os.getpid()
+
+    if __name__ == "__main__":
+        for _ in range(2):
+            pids = (Pipeline(range(8)) | step.map(pid, workers=2, backend="process")).collect()
+            assert os.getpid() not in pids
+        assert "PAIPA_FORKSERVER_MAIN" not in os.environ
+        print("ran", flush=True)
+    """
+)
+
+
+@pytest.mark.timeout(60)
+def test_forkserver_workers_do_not_import_the_main_script_again(tmp_path: Path) -> None:
+    # The forkserver imports the script once; its children inherit it. Without
+    # that, each of the 4 workers of the 2 runs would import the script again.
+    script = tmp_path / "script.py"
+    script.write_text(IMPORTS_CHILD)
+    log = tmp_path / "imports.log"
+    child = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env={**child_env(), "IMPORTS_LOG": str(log)},
+        check=False,
+    )
+    assert "ran" in child.stdout, child.stdout + child.stderr
+    assert log.read_text().split() == ["__main__", "__mp_main__"]
+
+
 @pytest.mark.timeout(60)
 def test_queue_size_bounds_memory_across_processes() -> None:
     # One mmap per 1 MB item, so that RSS falls when an item is freed.

@@ -44,6 +44,11 @@ class Inbox(Protocol):
         """Items waiting now."""
         ...
 
+    @property
+    def open(self) -> bool:
+        """Whether more items may still come."""
+        ...
+
     def get(self, limit: int) -> tuple[int, list[Any]]:
         """Take up to `limit` items; an empty list at the end."""
         ...
@@ -65,6 +70,11 @@ class Inbox(Protocol):
         ...
 
 
+BATCH = 64
+"""The most items a thread takes from, or puts into, a channel at once (and never more
+than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
+
+
 class Channel:
     """A bounded FIFO of items, moved in batches, with close and cancel."""
 
@@ -80,13 +90,18 @@ class Channel:
         "_sealed",
         "_size",
         "_taken",
+        "batch",
         "capacity",
         "discarded",
     )
 
-    def __init__(self, capacity: int, producers: int = 1) -> None:
-        """Hold at most `capacity` items (one oversized batch may enter when empty)."""
+    def __init__(self, capacity: int, producers: int = 1, batch: int = BATCH) -> None:
+        """Hold at most `capacity` items (one oversized batch may enter when empty).
+
+        Its producers put up to `batch` items at once (never more than `capacity`).
+        """
         self.capacity = capacity
+        self.batch = max(1, min(batch, capacity))
         self._batches: deque[list[Any]] = deque()
         self._head = 0  # items of _batches[0] already taken
         self._size = 0
@@ -174,22 +189,7 @@ class Channel:
                     return None
             if self._cancelled:
                 raise Cancelled
-            batches = self._batches
-            first = batches[0]
-            head = self._head
-            if not head and len(first) <= limit:
-                batches.popleft()
-                items = first
-                # Merge whole batches behind it while they fit: fewer, larger gets.
-                while batches and len(items) + len(batches[0]) <= limit:
-                    items += batches.popleft()
-            else:
-                items = first[head : head + limit]
-                head += len(items)
-                if head == len(first):
-                    batches.popleft()
-                    head = 0
-                self._head = head
+            items = self._take(limit)
             start = self._taken
             self._taken = start + len(items)
             self._size -= len(items)
@@ -197,6 +197,30 @@ class Channel:
             if self._size:
                 self._not_empty.notify()
             return start, items
+
+    def _take(self, limit: int) -> list[Any]:
+        """Remove and return up to `limit` items (at least one is held), across batches."""
+        batches = self._batches
+        first = batches[0]
+        head = self._head
+        if not head and len(first) <= limit:
+            batches.popleft()
+            items = first  # the channel owns its batches: the first is handed over whole
+        else:
+            items = first[head : head + limit]
+            head += len(items)
+            if head < len(first):
+                self._head = head
+                return items
+            batches.popleft()
+            self._head = 0
+        # Whole batches behind it while they fit, then part of the next: fewer, larger gets.
+        while batches and len(items) + len(batches[0]) <= limit:
+            items += batches.popleft()
+        if batches and len(items) < limit:
+            self._head = limit - len(items)
+            items += batches[0][: self._head]
+        return items
 
     def close(self) -> None:
         """Say that one producer has finished; the last close ends the input."""

@@ -18,14 +18,11 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from ._channel import Channel
+from ._channel import BATCH, Channel
 from ._lifecycle import SourceWatch, watch_fetches_in
 
 __all__ = ["BATCH", "HOLD", "BatchSize", "Flusher", "Pump"]
 
-BATCH = 64
-"""The most items a thread takes from, or puts into, a channel at once (and never more
-than the channel holds, so that a small ``queue_size`` really bounds what is in flight)."""
 HOLD = 0.001
 """Seconds an output may wait in a pump for its batch to fill before it is passed on."""
 
@@ -34,7 +31,8 @@ class BatchSize:
     """How many items a worker takes next: about `aim` seconds of work, at most `most`.
 
     It starts at one item and follows the measured time per item, so slow items
-    go one at a time and spread evenly over the workers.
+    go one at a time and spread evenly over the workers. It at most doubles from
+    one batch to the next, so the first results come out early, and shrinks at once.
     """
 
     __slots__ = ("aim", "estimate", "limit", "most")
@@ -52,9 +50,8 @@ class BatchSize:
         """Record that `items` items took `seconds`; update `limit`."""
         per_item = seconds / items
         estimate = self.estimate = per_item if not self.estimate else (self.estimate + per_item) / 2
-        self.limit = (
-            self.most if estimate <= 0 else max(1, min(self.most, int(self.aim / estimate)))
-        )
+        wanted = self.most if estimate <= 0 else max(1, min(self.most, int(self.aim / estimate)))
+        self.limit = min(wanted, 2 * self.limit)
 
 
 class Pump:
@@ -65,7 +62,7 @@ class Pump:
     def __init__(self, outbox: Channel, flusher: Flusher | None) -> None:
         """Put into `outbox`; with a `flusher`, held items are passed on after `HOLD` s."""
         self.outbox = outbox
-        self.limit = min(BATCH, outbox.capacity)
+        self.limit = outbox.batch
         self.pending: deque[Any] = deque()
         self._lock = threading.Lock()
         self._flusher = flusher

@@ -35,6 +35,11 @@ class QueueInput:
         """Items waiting in the queue now."""
         return self._queue.qsize()
 
+    @property
+    def open(self) -> bool:
+        """Whether more items may still come (the input has not ended)."""
+        return not (self._ended or self._cancelled)
+
     def get(self, limit: int) -> tuple[int, list[Any]]:
         """Take up to `limit` items, waiting for one; an empty list once ended and drained."""
         taken = self.get_within(limit, None)

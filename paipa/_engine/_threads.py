@@ -60,6 +60,14 @@ BATCH_SECONDS = 0.0005
 """Work per batch a worker aims at: slow items are taken one at a time."""
 
 
+def _process_backend(stage: Stage | None) -> ProcessBackend | None:
+    """Return the process backend `stage`'s workers run in, or None (not in processes)."""
+    if stage is None or stage.workers is None:
+        return None
+    backend = stage.step.backend
+    return backend if isinstance(backend, ProcessBackend) else None
+
+
 def _sub_plan(stage: Stage | None, total: int) -> Plan:
     return Plan((stage,) if stage is not None else (), total)
 
@@ -328,7 +336,7 @@ class ThreadedRun:
         if not background and source.kind in ("feed", "queue"):
             source.open()  # raises: a fed pipeline runs in the background only
         if source.kind == "feed":
-            inbox = self.inbox = self._channel(capacities[0], 1)
+            inbox = self.inbox = self._channel(capacities[0], 1, stages[0] if stages else None)
         elif source.kind == "queue":
             inbox = self.inbox = QueueInput(source.value, capacities[0])
             self._inboxes.append(inbox)
@@ -340,13 +348,14 @@ class ThreadedRun:
             if not background and stages and stages[0].workers is None:
                 first = stages.pop(0)
                 capacities.pop(0)
-            inbox = self._channel(capacities[0], 1)
+            inbox = self._channel(capacities[0], 1, stages[0] if stages else None)
             self._feeder(_sub_plan(first, self.total), source, inbox)
         if background and not stages and self.inbox is not None:
             stages.append(Stage(()))  # a fed run without steps: its outputs are its inputs
         for number, stage in enumerate(stages):
             capacity = capacities[min(number + 1, len(capacities) - 1)]
-            outbox = self._channel(capacity, stage.workers or 1)
+            after = stages[number + 1] if number + 1 < len(stages) else None
+            outbox = self._channel(capacity, stage.workers or 1, after)
             self._stage(stage, inbox, outbox)
             inbox = outbox
         self.outbox: Inbox = inbox
@@ -354,8 +363,10 @@ class ThreadedRun:
         self._last_workers = stages[-1].workers or 1 if stages else 1
         lifecycle.on_cancel(self._cancel, self._stop_upstream)
 
-    def _channel(self, capacity: int, producers: int) -> Channel:
-        channel = Channel(capacity, producers)
+    def _channel(self, capacity: int, producers: int, consumer: Stage | None) -> Channel:
+        # A process stage takes up to half its queue at once: fill it in batches that size.
+        batch = capacity // 2 if _process_backend(consumer) else BATCH
+        channel = Channel(capacity, producers, batch)
         self._channels.append(channel)
         return channel
 
@@ -426,8 +437,8 @@ class ThreadedRun:
         workers = stage.workers or 1
         stage_plan = _sub_plan(stage, self.total)
         emit = self._emitter(stage, workers, outbox)
-        backend = stage.step.backend if stage.workers is not None else None
-        if isinstance(backend, ProcessBackend):
+        backend = _process_backend(stage)
+        if backend is not None:
             pool = ProcessStage(stage, backend, dump_step(stage.step))
             self._pools.append(pool)
             for index in range(1, workers + 1):
