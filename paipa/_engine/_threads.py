@@ -473,7 +473,9 @@ class ThreadedRun:
     ) -> Callable[[int, int, list[Any]], None]:
         """Return how a worker of `stage` passes on a batch of results: in order or not."""
         if stage.workers is not None and stage.step.ordered and workers > 1:
-            reorder = Reorder(outbox, 2 * workers * min(BATCH, stage.queue_size))
+            # Room for two batches per worker: a process worker takes up to half its queue.
+            most = stage.queue_size // 2 if _process_backend(stage) else BATCH
+            reorder = Reorder(outbox, 2 * workers * max(1, min(most, stage.queue_size)))
             self._reorders.append(reorder)
             return reorder.submit
 
