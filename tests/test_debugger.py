@@ -2,6 +2,8 @@
 
 import io
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -19,6 +21,7 @@ from paipa import (
     step,
     tally,
 )
+from paipa._debug._reporters import report_lines
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -243,14 +246,102 @@ def test_error_policies_show_in_the_figures() -> None:
     assert (stats["odd_fails"].skipped, stats["odd_fails"].items_out) == (5, 5)
 
 
+def burst(number: int) -> list[int]:
+    """Burn CPU on one input in 50, then give a burst of outputs for it."""
+    if number % 50 == 0:
+        sum(range(20_000))
+    return list(range(number % 50))
+
+
+def test_a_step_on_one_thread_never_shows_more_cpu_than_time() -> None:
+    # A bursty flat_map: the CPU of one fetch in eight, weighted, overshot the
+    # step's time (1.59 s of CPU in 0.94 s); the estimate now cannot.
+    for _ in range(5):
+        pipeline = Pipeline(range(3000)) | step.flat_map(burst) | step.map(abs)
+        snapshot = pipeline.debug(reporters=[]).run().stats
+        assert snapshot is not None
+        for figures in snapshot.steps:
+            cpu = figures.user_seconds + figures.system_seconds
+            assert cpu <= figures.seconds + 1e-9, figures
+
+
 def test_logging_reporter_lines(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="paipa.debugger"):
         (Pipeline(range(50)) | plus_one | step.map(lambda x: tally() or x, name="q")).debug().run()
     lines = [r.getMessage() for r in caplog.records if r.name == "paipa.debugger"][-4:]
     assert lines[0] == "-" * 20
-    assert lines[1].startswith("> range   : count: 50 runtime: ")
-    assert lines[2].startswith("> plus_one: count: 50 runtime: ")
-    assert " q: 50 q/e: 1.00 " in lines[3]
+    assert lines[1].startswith("> range   : in:      - out:     50 runtime: ")
+    assert lines[2].startswith("> plus_one: in:     50 out:     50 runtime: ")
+    assert lines[3].endswith(" q: 50 q/e: 1.00")
+    assert " q:" not in lines[1] + lines[2]
+
+
+def stats(name: str, position: int, **figures: float) -> StepStats:
+    """A step's figures as a snapshot would hold them; zeros unless given."""
+    kinds = {"items_in": 0, "items_out": 0, "seconds": 0.0, "user_seconds": 0.0}
+    kinds |= {"system_seconds": 0.0, "rss_growth": 0}
+    kinds |= figures
+    return StepStats(
+        name,
+        position,
+        "map",
+        int(kinds["items_in"]),
+        int(kinds["items_out"]),
+        kinds["seconds"],
+        kinds["user_seconds"],
+        kinds["system_seconds"],
+        int(kinds["rss_growth"]),
+    )
+
+
+def test_report_lines_use_units_people_read() -> None:
+    snapshot = Snapshot(
+        1.0,
+        (
+            stats("source", 0, items_out=762_000, seconds=0.3076),
+            stats("aggregate", 1, items_in=762_000, seconds=125.0, user_seconds=0.004),
+            stats("fast", 2, items_in=2_477_325, items_out=2_477_325, seconds=1.0),
+            stats("big", 3, items_in=12, items_out=12, seconds=7300.0, rss_growth=3 * 2**20),
+        ),
+    )
+    source, aggregate, fast, big = report_lines(snapshot)
+    assert "in:      - out: 762.0k runtime:  308 ms   2.5M/s" in source
+    assert "in: 762.0k out:      0 runtime:   2m05s    0.0/s utime:  4.0 ms" in aggregate
+    assert "in:   2.5M out:   2.5M runtime:  1.00 s   2.5M/s" in fast
+    assert "runtime:   2h01m" in big
+    assert "rss:    3.0 MiB" in big
+
+
+def test_report_columns_keep_their_place_from_report_to_report() -> None:
+    early = Snapshot(0.1, (stats("source", 0, items_out=3), stats("s", 1, items_in=3)))
+    late = Snapshot(
+        90.0,
+        (
+            stats("source", 0, items_out=9_000_000, seconds=50.0),
+            stats("s", 1, items_in=9_000_000, items_out=1, seconds=3000.0, user_seconds=80.0),
+        ),
+    )
+    for column in (" out:", " runtime:", "/s ", " utime:", " stime:", " rss:"):
+        places = {line.index(column) for line in report_lines(early) + report_lines(late)}
+        assert len(places) == 1, column
+
+
+def test_the_report_reaches_stderr_with_only_basic_config_or_none() -> None:
+    script = """if True:
+        import logging, sys
+        from paipa import Pipeline
+        if sys.argv[1] == "basic":
+            logging.basicConfig()
+        (Pipeline(range(5)) | sorted).debug().run()
+    """
+    for setup in ("basic", "none"):
+        child = subprocess.run(
+            [sys.executable, "-c", script, setup], capture_output=True, text=True, timeout=60
+        )
+        assert child.returncode == 0, child.stderr
+        lines = child.stderr.splitlines()
+        assert lines[0] == "INFO:paipa.debugger:--------------------", (setup, child.stderr)
+        assert lines[-1].startswith("INFO:paipa.debugger:> sorted: in:      5 out:      5 ")
 
 
 def test_progress_reporter_draws_a_bar_per_step() -> None:

@@ -146,10 +146,17 @@ def test_debugging_example(caplog: pytest.LogCaptureFixture) -> None:
     names = [line.split(":")[0] for line in final[1:]]
     assert names == ["> range  ", "> caster ", "> flip   ", "> flap   ", "> flatten"]
     fields = [dict(_fields(line)) for line in final[1:]]
-    assert [f["count"] for f in fields] == ["300"] * 5
-    assert float(fields[3]["runtime"]) > 0.25  # the sleep in flap stands out plainly
-    assert all(float(f["runtime"]) < 0.05 for i, f in enumerate(fields) if i != 3)
-    assert len({line.index(" count:") for line in final[1:]}) == 1  # aligned
+    assert [f["out"] for f in fields] == ["300"] * 5
+    assert [f["in"] for f in fields] == ["-", "300", "300", "300", "300"]
+    assert _seconds(fields[3]["runtime"]) > 0.25  # the sleep in flap stands out plainly
+    assert all(_seconds(f["runtime"]) < 0.05 for i, f in enumerate(fields) if i != 3)
+    for column in (" out:", " runtime:", "/s ", " utime:", " rss:"):
+        assert len({line.index(column) for line in final[1:]}) == 1, column  # aligned
+
+
+def _seconds(duration: str) -> float:
+    number, unit = duration.split()
+    return float(number) / (1000 if unit == "ms" else 1)
 
 
 def _fields(line: str) -> list[tuple[str, str]]:
@@ -157,5 +164,8 @@ def _fields(line: str) -> list[tuple[str, str]]:
     pairs = []
     for index, word in enumerate(words):
         if word.endswith(":"):
-            pairs.append((word[:-1], words[index + 1]))
+            value = words[index + 1]
+            if index + 2 < len(words) and words[index + 2] in ("ms", "s", "MiB"):
+                value += " " + words[index + 2]
+            pairs.append((word[:-1], value))
     return pairs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,39 +24,120 @@ class Reporter(Protocol):
         """Handle one snapshot (``snapshot.final`` for the last one of the run)."""
 
 
-def _columns(step: StepStats, counter: str) -> list[str]:
-    megabytes = step.rss_growth / 2**20
-    cells = [
-        f"count: {step.items_out}",
-        f"runtime: {step.seconds:.2f}",
-        f"{step.rate:.2f}/s" if step.seconds > 0 else "-/s",
-        f"utime: {step.user_seconds:.2f}",
-        f"stime: {step.system_seconds:.2f}",
-        f"q: {step.counts.get(counter, 0)}",
-        f"q/e: {step.per_item(counter):.2f}",
-        f"rss: {megabytes:.2f}",
+def _count(number: int) -> str:
+    """Return an item count for people: exact below 10,000, else in k or M."""
+    if number < 10_000:
+        return str(number)
+    if number < 999_950:
+        return f"{number / 1e3:.1f}k"
+    return f"{number / 1e6:.1f}M"
+
+
+def _rate(per_second: float) -> str:
+    """Return a rate for people: ``885.9``, ``75.6k``, ``2.5M`` (per second)."""
+    if per_second < 999.95:
+        return f"{per_second:.1f}"
+    if per_second < 999_950:
+        return f"{per_second / 1e3:.1f}k"
+    return f"{per_second / 1e6:.1f}M"
+
+
+def _duration(seconds: float) -> str:
+    """Return a duration for people: ``0.3 ms``, ``130 ms``, ``11.29 s``, ``12m05s``, ``2h03m``."""
+    if seconds < 0.00995:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 0.9995:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 59.995:
+        return f"{seconds:.2f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _fixed_cells(step: StepStats) -> list[str]:
+    """Return the cells every line has, each padded to a width that fits nearly any value."""
+    return [
+        f"in: {_count(step.items_in) if step.position else '-':>6}",
+        f"out: {_count(step.items_out):>6}",
+        f"runtime: {_duration(step.seconds):>7}",
+        f"{_rate(step.rate) if step.seconds > 0 else '-':>6}/s",
+        f"utime: {_duration(step.user_seconds):>7}",
+        f"stime: {_duration(step.system_seconds):>7}",
+        f"rss: {_mebibytes(step.rss_growth):>10}",
     ]
-    for name, value in sorted(step.counts.items()):
-        if name != counter:
-            cells.append(f"{name}: {value}")
+
+
+def _optional_cells(step: StepStats, counter: str, tallied: list[str]) -> list[str | None]:
+    """Return the cells shown only when some step has them (None: this step has none)."""
+    cells: list[str | None] = []
     if step.workers is not None:
-        cells.append(f"busy: {step.busy_workers}/{step.workers}")
-        cells.append(f"queue: {step.queue_depth}")
-    if step.retries or step.skipped:
-        cells.append(f"retries: {step.retries} skipped: {step.skipped}")
+        cells.append(
+            f"busy: {step.busy_workers}/{step.workers} queue: {_count(step.queue_depth or 0)}"
+        )
+    else:
+        cells.append(None)
+    has_errors = step.retries or step.skipped
+    cells.append(f"retries: {step.retries} skipped: {step.skipped}" if has_errors else None)
+    for name in tallied:
+        label = "q" if name == counter else name
+        value = step.counts.get(name)
+        if value is None:
+            cells.append(None)
+        elif name == counter:
+            cells.append(f"{label}: {_count(value)} {label}/e: {step.per_item(name):.2f}")
+        else:
+            cells.append(f"{label}: {_count(value)}")
     return cells
+
+
+def report_lines(snapshot: Snapshot, counter: str = "queries") -> list[str]:
+    """Return the lines `LoggingReporter` logs for `snapshot`, after its separator line.
+
+    The columns every step has keep their place from one report to the next;
+    workers, retries and tallies come after them, only when some step has them.
+    """
+    tallied = sorted({name for step in snapshot.steps for name in step.counts})
+    if counter in tallied:
+        tallied.remove(counter)
+        tallied.insert(0, counter)
+    rows = [
+        (_fixed_cells(step), _optional_cells(step, counter, tallied)) for step in snapshot.steps
+    ]
+    shown = (
+        [any(row[1][i] is not None for row in rows) for i in range(len(rows[0][1]))] if rows else []
+    )
+    widths = [max((len(row[1][i] or "") for row in rows), default=0) for i in range(len(shown))]
+    width = max((len(step.name) for step in snapshot.steps), default=0)
+    lines: list[str] = []
+    for step, (fixed, optional) in zip(snapshot.steps, rows, strict=True):
+        cells = fixed + [
+            (cell or "").ljust(widths[i]) for i, cell in enumerate(optional) if shown[i]
+        ]
+        lines.append(f"> {step.name.ljust(width)}: {' '.join(cells).rstrip()}")
+    return lines
 
 
 class LoggingReporter:
     """Logs each snapshot: a separator line, then one aligned line per step, source first.
 
-    The format of the seed library, on the logger ``paipa.debugger`` at INFO::
+    On the logger ``paipa.debugger`` at INFO, in the layout of the seed library,
+    with items in and out and human units::
 
         --------------------
-        > range  : count: 10000 runtime:  0.13 75599.61/s utime: 0.11 stime: 0.01 q: 0 ...
-        > flap   : count: 10000 runtime: 11.29   885.92/s utime: 0.74 stime: 0.11 q: 0 ...
+        > range  : in:      - out:  10.0k runtime:  130 ms  75.6k/s utime:  110 ms ...
+        > flap   : in:  10.0k out:  10.0k runtime: 11.29 s  885.9/s utime:  740 ms ...
 
-    ``q`` is the step's `paipa.tally` named `counter` ("queries"), ``q/e`` per item.
+    Workers and queue of threaded steps, retries and skips, and `paipa.tally`
+    counts follow, only when some step has them; the tally named `counter`
+    shows as ``q`` ("queries") with ``q/e``, per item in. When logging is not
+    configured at all, the lines go to stderr, as ``logging.basicConfig()``
+    would print them.
     """
 
     def __init__(
@@ -69,29 +151,35 @@ class LoggingReporter:
             instance_of(logger, logging.Logger, "logger must be a logging.Logger")
         instance_of(level, int, "level must be a logging level (an int)")
         instance_of(counter, str, "counter must be the name of a tally (a str)")
-        self.logger: logging.Logger = logger or logging.getLogger("paipa.debugger")
+        self.logger: logging.Logger = logger or _debugger_logger()
         self.level: int = level
         self.counter: str = counter
 
     def report(self, snapshot: Snapshot) -> None:
         """Log the snapshot's lines."""
+        lines = ["-" * 20, *report_lines(snapshot, self.counter)]
+        if not self.logger.hasHandlers():  # nothing configured: still show the report
+            for line in lines:
+                print(
+                    f"{logging.getLevelName(self.level)}:{self.logger.name}:{line}", file=sys.stderr
+                )
+            return
         if not self.logger.isEnabledFor(self.level):
             return
-        rows = [_columns(step, self.counter) for step in snapshot.steps]
-        width = max((len(step.name) for step in snapshot.steps), default=0)
-        widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(8)]
-        self.logger.log(self.level, "-" * 20)
-        for step, row in zip(snapshot.steps, rows, strict=True):
-            aligned = [_align(cell, widths[i]) if i < 8 else cell for i, cell in enumerate(row)]
-            self.logger.log(self.level, "> %s: %s", step.name.ljust(width), " ".join(aligned))
+        for line in lines:
+            self.logger.log(self.level, "%s", line)
 
 
-def _align(cell: str, width: int) -> str:
-    """Right-align the number in a ``label: number`` cell (or a bare number) to `width`."""
-    label, colon, number = cell.rpartition(": ")
-    if not colon:
-        return cell.rjust(width)
-    return f"{label}: {number.rjust(width - len(label) - 2)}"
+def _debugger_logger() -> logging.Logger:
+    """Return ``paipa.debugger``, at INFO unless the program set its level.
+
+    So ``logging.basicConfig()`` alone (the root at WARNING) shows the report,
+    as the seed library's did.
+    """
+    logger = logging.getLogger("paipa.debugger")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return logger
 
 
 class CallbackReporter:

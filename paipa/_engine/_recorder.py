@@ -9,10 +9,11 @@ minus the boundary just before it. To keep the cost near nothing:
 - fetches of 1 ms or more are all timed (``time.perf_counter``); from 10 us,
   one in four is timed and weighted by four; faster ones, one in 16, weighted
   by 16 (the weight follows the last timed fetch);
-- CPU time is measured on one timed fetch in eight, weighted accordingly:
-  exactly in total (the thread's CPU clock), and split into user and system
-  time in the ratio ``getrusage(RUSAGE_THREAD)`` shows, which is only as
-  fine as the kernel's ticks but right on average.
+- CPU time is read on one timed fetch in eight (the thread's CPU clock),
+  and a step's CPU is its time times the share of CPU in those fetches, so
+  it never exceeds its time; it is split into user and system time in the
+  ratio ``getrusage(RUSAGE_THREAD)`` shows, which is only as fine as the
+  kernel's ticks but right on average.
 
 The input of a thread that reads a channel has a boundary too: its time is
 waiting, and belongs to no step. A threaded item step's workers time each
@@ -77,12 +78,21 @@ class _Times:
 
 
 class Boundary(_Times):
-    """The figures measured where one step's output leaves it (or a thread's input enters)."""
+    """The figures measured where one step's output leaves it (or a thread's input enters).
 
-    __slots__ = ("_counter", "_items", "position", "upstream")
+    Its CPU is estimated as its time times the share of CPU in the fetches whose
+    CPU was read (`cpu_read` over `cpu_span`): a thread's CPU time never exceeds
+    its wall time, and neither does this estimate.
+    """
+
+    __slots__ = ("_counter", "_items", "cpu_read", "cpu_span", "position", "upstream")
 
     def __init__(self, position: int | None, upstream: Boundary | None) -> None:
         super().__init__()
+        self.cpu_read = 0.0
+        """CPU seconds of the fetches whose CPU was read."""
+        self.cpu_span = 0.0
+        """Wall-clock seconds of those same fetches."""
         self._items = 0
         self._counter: itertools.repeat[None] | None = None
         self.position = position
@@ -100,6 +110,11 @@ class Boundary(_Times):
     @items.setter
     def items(self, value: int) -> None:
         self._items = value
+
+    @property
+    def cpu_estimate(self) -> float:
+        """CPU seconds spent upstream of this boundary in its thread (never above `seconds`)."""
+        return self.seconds * self.cpu_read / self.cpu_span if self.cpu_span > 0 else 0.0
 
     def counted(self, items: Iterator[Any]) -> Iterator[Any]:
         """Count `items` in C, without timing them (for sources that cannot be slow)."""
@@ -120,13 +135,14 @@ class _Cpu:
         self.total = time.thread_time()
         self.rusage = resource.getrusage(resource.RUSAGE_THREAD)
 
-    def add_since(self, figures: _Times, weight: float) -> None:
-        """Add the CPU used since this reading, times `weight`, to `figures`."""
-        total = (time.thread_time() - self.total) * weight
+    def add_since(self, figures: _Times, weight: float) -> float:
+        """Add the CPU used since this reading, times `weight`, to `figures`; return it."""
+        spent = time.thread_time() - self.total
         now = resource.getrusage(resource.RUSAGE_THREAD)
-        figures.cpu += total
+        figures.cpu += spent * weight
         figures.user_ticks += (now.ru_utime - self.rusage.ru_utime) * weight
         figures.system_ticks += (now.ru_stime - self.rusage.ru_stime) * weight
+        return spent
 
 
 def _weight(elapsed: float) -> int:
@@ -163,7 +179,8 @@ def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
                 elapsed = clock() - began
                 boundary.seconds += elapsed * span
                 if cpu is not None:
-                    cpu.add_since(boundary, span * CPU_EVERY)
+                    boundary.cpu_read += cpu.add_since(boundary, span * CPU_EVERY)
+                    boundary.cpu_span += elapsed
                     cpu = None
                 boundary.items = counted + 1
                 if boundary.position is not None:
@@ -309,8 +326,11 @@ class Recorder:
             position, upstream = boundary.position, boundary.upstream
             if position is None:
                 continue
-            seconds[position] += boundary.seconds - (upstream.seconds if upstream else 0.0)
-            cpu[position] += boundary.cpu - (upstream.cpu if upstream else 0.0)
+            own_seconds = boundary.seconds - (upstream.seconds if upstream else 0.0)
+            own_cpu = boundary.cpu_estimate - (upstream.cpu_estimate if upstream else 0.0)
+            seconds[position] += own_seconds
+            # One thread's CPU time never exceeds its wall time: nor may the estimates.
+            cpu[position] += min(max(0.0, own_cpu), max(0.0, own_seconds))
             user_ticks[position] += boundary.user_ticks - (upstream.user_ticks if upstream else 0.0)
             system_ticks[position] += boundary.system_ticks - (
                 upstream.system_ticks if upstream else 0.0
