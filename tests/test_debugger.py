@@ -18,6 +18,7 @@ from paipa import (
     ProgressReporter,
     Snapshot,
     StepStats,
+    chunk,
     step,
     tally,
 )
@@ -352,6 +353,34 @@ def test_progress_reporter_draws_a_bar_per_step() -> None:
     assert "range" in text
     assert "plus_one" in text
     assert "500/500" in text  # the source's length is known: bars have a total
+
+
+def test_progress_bars_have_a_total_only_where_it_is_known() -> None:
+    totals: list[list[int | None]] = []
+    reported = threading.Event()
+
+    class Recording(ProgressReporter):
+        def report(self, snapshot: Snapshot) -> None:
+            super().report(snapshot)
+            if not snapshot.final:
+                totals.append([bar.total for bar in self._bars])
+                reported.set()
+
+    def send(batch: list[int]) -> list[int]:
+        assert reported.wait(10), "no report came while the run went on"
+        return batch
+
+    output = io.StringIO()
+    reporter = Recording(file=output)
+    pipeline = Pipeline(range(10_000)) | plus_one | step.filter(lambda x: x % 7 == 0, name="sevens")
+    pipeline = pipeline | chunk(100) | step.map(send)
+    pipeline.debug(reporters=[reporter], interval=0.01).run()
+    assert totals[0] == [10_000, 10_000, None, None, None]
+    finished = output.getvalue().replace("\r", "\n").splitlines()
+    for name, count in [("range", 10_000), ("sevens", 1428), ("chunk", 15), ("send", 15)]:
+        last = [line for line in finished if line.startswith(name)][-1]
+        assert "100%" in last, last
+        assert f" {count}/{count} " in last, last
 
 
 def test_debug_returns_a_new_pipeline() -> None:

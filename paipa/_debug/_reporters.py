@@ -208,9 +208,12 @@ class CallbackReporter:
 
 
 class ProgressReporter:
-    """Live progress bars, one per step: count, rate, and an ETA when the source's size is known.
+    """Live progress bars, one per step: count and rate, with a total where it is known.
 
-    Needs tqdm: ``pip install 'paipa[progress]'``.
+    The source's bar has a total when the source has a length (a list, a
+    range); a ``map`` step's bar has the total of the bar before it (one output
+    per input), other steps none: their bars count. When the run ends, every
+    bar is finished at its count. Needs tqdm: ``pip install 'paipa[progress]'``.
     """
 
     def __init__(self, **bar_options: Any) -> None:
@@ -226,24 +229,39 @@ class ProgressReporter:
         self._bars: list[Any] = []
 
     def report(self, snapshot: Snapshot) -> None:
-        """Move each step's bar to its count; close the bars at the end."""
+        """Move each step's bar to its count; finish and close the bars at the end."""
         if not self._bars:
             width = max(len(step.name) for step in snapshot.steps)
             self._bars = [
                 self._tqdm(
-                    total=snapshot.total,
+                    total=total,
                     desc=step.name.ljust(width),
                     position=index,
                     unit="it",
                     leave=True,
                     **self._options,
                 )
-                for index, step in enumerate(snapshot.steps)
+                for index, (step, total) in enumerate(
+                    zip(snapshot.steps, _totals(snapshot), strict=True)
+                )
             ]
         for bar, step in zip(self._bars, snapshot.steps, strict=True):
             bar.n = step.items_out
+            if snapshot.final and not snapshot.failed:
+                bar.total = step.items_out  # all there was: the bar is finished
             bar.refresh()
         if snapshot.final:
             for bar in self._bars:
                 bar.close()
             self._bars = []
+
+
+def _totals(snapshot: Snapshot) -> list[int | None]:
+    """Return the items each step will pass on, where that is known before they come."""
+    totals: list[int | None] = []
+    for step in snapshot.steps:
+        if step.position == 0:
+            totals.append(snapshot.total)
+        else:
+            totals.append(totals[-1] if step.kind == "map" else None)
+    return totals
