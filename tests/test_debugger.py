@@ -420,3 +420,28 @@ def test_background_runs_can_be_debugged() -> None:
     assert result.stats is not None
     assert by_name(result.stats)["plus_one"].items_out == 100
     assert snapshots[-1].final
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_run_left_open_at_exit_ends_quietly_with_its_final_report(workers: int | None) -> None:
+    script = f"""if True:
+        import logging
+        from paipa import Pipeline, step
+        logging.basicConfig()
+
+        def inc(x):
+            return x + 1
+
+        it = iter((Pipeline(range(10**6)) | step.map(inc, workers={workers})).debug())
+        print(next(it))
+    """
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == "1\n"
+    assert "Traceback" not in child.stderr
+    assert "Exception ignored" not in child.stderr
+    lines = child.stderr.splitlines()
+    assert lines[-3] == "INFO:paipa.debugger:--------------------", child.stderr
+    assert lines[-1].startswith("INFO:paipa.debugger:> inc  : in: ")

@@ -75,7 +75,7 @@ def test_live_feed() -> None:
 def test_debugging() -> None:
     output = run_example("debugging.py")
     assert "paipa.debugger: --------------------" in output
-    assert re.search(r"paipa.debugger: > enrich +: count: 400 runtime: +[\d.]+", output)
+    assert re.search(r"paipa.debugger: > enrich +: in: +400 out: +400 runtime: +[\d.]+ m?s", output)
     assert "q: 400 q/e: 1.00" in output
     assert re.search(r"\d+ reports; the last one is final: True", output)
     assert re.search(r"slowest step: enrich \([\d.]+ s over 4 workers\)", output)

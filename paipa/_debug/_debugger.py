@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
-from collections.abc import Generator, Sequence, Sized
+import sys
+import threading
+from collections.abc import Callable, Generator, Sequence, Sized
 from typing import Any
 
 from .._checks import seconds
@@ -68,6 +71,16 @@ class PipelineRuntimeDebugger:
                     active.remove(reporter)
 
         stop = recorder.start(report, self.interval, tick=0.05)
+        finished = threading.Lock()
+
+        def finish(failed: bool) -> None:
+            if not finished.acquire(blocking=False):
+                return  # reported already (at exit, say)
+            _OPEN.pop(id(finish), None)
+            stop()
+            report(recorder.snapshot(final=True, failed=failed or recorder.failed))
+
+        _OPEN[id(finish)] = finish
         failed = False
         try:
             yield context
@@ -77,8 +90,23 @@ class PipelineRuntimeDebugger:
             failed = True
             raise
         finally:
-            stop()
-            report(recorder.snapshot(final=True, failed=failed or recorder.failed))
+            if sys.is_finalizing():
+                # Collected while Python shuts down (builtins half gone): the final
+                # report was made at exit, while it still could be.
+                _OPEN.pop(id(finish), None)
+            else:
+                finish(failed)
+
+
+_OPEN: dict[int, Callable[[bool], None]] = {}
+"""Debugged runs not ended yet: how to end each one's observation with a final report."""
+
+
+@atexit.register
+def _report_runs_left_open() -> None:
+    """Give runs still open when the program ends their final report, while Python can."""
+    for finish in list(_OPEN.values()):
+        finish(False)
 
 
 def check_debugger(value: object) -> PipelineRuntimeDebugger:

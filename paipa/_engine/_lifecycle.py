@@ -141,14 +141,15 @@ def _signals_deferred() -> Generator[None, None, None]:
     block ends. Threads started here inherit the mask, so SIGINT always goes to
     the main thread.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or sys.is_finalizing():
+        yield  # Python shutting down: a run collected now has no Ctrl-C to defer
         return
     caught: list[FrameType | None] = []
-    previous_handler = signal.signal(signal.SIGINT, lambda number, frame: caught.append(frame))
-    handler = previous_handler if callable(previous_handler) else None
-    if handler is None:  # ignored, or handled outside Python: leave it as it was
-        signal.signal(signal.SIGINT, previous_handler)
+    current = signal.getsignal(signal.SIGINT)
+    # Ignored, the default, or handled outside Python (None): leave it as it is.
+    handler = current if callable(current) else None
+    if handler is not None:
+        signal.signal(signal.SIGINT, lambda number, frame: caught.append(frame))
     masked = hasattr(signal, "pthread_sigmask")
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else None
     try:

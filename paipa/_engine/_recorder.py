@@ -360,7 +360,7 @@ class Recorder:
         """Read the RSS; share its growth among the steps by their time since the last tick."""
         try:
             memory = self._process.memory_info().rss
-        except psutil.Error:
+        except (psutil.Error, OSError):
             return
         growth, self._memory = memory - self._memory, memory
         seconds = self._own()[0]
