@@ -445,3 +445,18 @@ def test_a_run_left_open_at_exit_ends_quietly_with_its_final_report(workers: int
     lines = child.stderr.splitlines()
     assert lines[-3] == "INFO:paipa.debugger:--------------------", child.stderr
     assert lines[-1].startswith("INFO:paipa.debugger:> inc  : in: ")
+
+
+def test_psutil_is_imported_only_when_a_debugger_runs() -> None:
+    script = """if True:
+        import sys
+        from paipa import Pipeline
+        (Pipeline(range(3)) | sorted).run()
+        print("psutil" in sys.modules)
+        (Pipeline(range(3)) | sorted).debug(reporters=[]).run()
+        print("psutil" in sys.modules)
+    """
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert child.stdout.split() == ["False", "True"], child.stderr

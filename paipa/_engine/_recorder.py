@@ -39,8 +39,6 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
-import psutil
-
 from .._checks import instance_of
 from .._debug._stats import Snapshot, StepStats
 from .._step import Step
@@ -261,7 +259,10 @@ class Recorder:
         """Set by a run that ends failed outside the debugger's block (a background run)."""
         self._lock = threading.Lock()
         self._started = time.perf_counter()
+        import psutil  # only once a debugger is on: psutil costs 10 ms at import
+
         self._process = psutil.Process()
+        self._psutil_error: type[Exception] = psutil.Error
         self._memory = self._process.memory_info().rss
         self._last_seconds = [0.0] * len(self._names)
 
@@ -360,7 +361,7 @@ class Recorder:
         """Read the RSS; share its growth among the steps by their time since the last tick."""
         try:
             memory = self._process.memory_info().rss
-        except (psutil.Error, OSError):
+        except (self._psutil_error, OSError):
             return
         growth, self._memory = memory - self._memory, memory
         seconds = self._own()[0]
