@@ -1,14 +1,17 @@
 """Measure a run for the debugger, at the boundaries between steps.
 
-Every step's output passes through a small generator, a *boundary*, that
-counts the items exactly and times how long fetching an item from upstream
-takes: that is the time of everything upstream of the boundary in the same
-thread (*inclusive*). A step's own (*exclusive*) time is its boundary's time
-minus the boundary just before it. To keep the cost near nothing:
+Every step's output passes through a *boundary* that counts the items
+exactly (in C) and times how long fetching an item from upstream takes: that
+is the time of everything upstream of the boundary in the same thread
+(*inclusive*). A step's own (*exclusive*) time is its boundary's time minus
+the boundary just before it. To keep the cost near nothing:
 
 - fetches of 1 ms or more are all timed (``time.perf_counter``); from 10 us,
-  one in four is timed and weighted by four; faster ones, one in 16, weighted
-  by 16 (the weight follows the last timed fetch);
+  one in four is timed at first, one in 16 later; faster ones, one in 16 at
+  first, then more sparsely as the run goes on, down to one in 1,024 (the
+  samples grow as the square root of the items). Each timed fetch is
+  weighted by the gap before it; the gaps are random, and the items between
+  timed fetches pass through ``islice`` with no Python code per item;
 - CPU time is read on one timed fetch in eight (the thread's CPU clock),
   and a step's CPU is its time times the share of CPU in those fetches, so
   it never exceeds its time; it is split into user and system time in the
@@ -35,7 +38,7 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -53,7 +56,9 @@ EVERY_ITEM = 0.001
 SLOW_ITEM = 0.00001
 """Fetches slower than this (but faster than `EVERY_ITEM`): one in four is timed."""
 SPARSE = 16
-"""One faster fetch in this many is timed."""
+"""One faster fetch in this many is timed at first..."""
+SPARSEST = 1024
+"""...and at most one in this many, once many items have passed."""
 CPU_EVERY = 8
 """CPU is read on one timed fetch in this many."""
 
@@ -83,7 +88,7 @@ class Boundary(_Times):
     its wall time, and neither does this estimate.
     """
 
-    __slots__ = ("_counter", "_items", "cpu_read", "cpu_span", "position", "upstream")
+    __slots__ = ("_counter", "cpu_read", "cpu_span", "position", "upstream")
 
     def __init__(self, position: int | None, upstream: Boundary | None) -> None:
         super().__init__()
@@ -91,8 +96,8 @@ class Boundary(_Times):
         """CPU seconds of the fetches whose CPU was read."""
         self.cpu_span = 0.0
         """Wall-clock seconds of those same fetches."""
-        self._items = 0
-        self._counter: itertools.repeat[None] | None = None
+        self._counter = itertools.repeat(None, sys.maxsize)
+        """Taken once per item that passed (in C): the items are counted by what is left."""
         self.position = position
         """The step whose output this is (0: the source); None for a channel read."""
         self.upstream = upstream
@@ -100,14 +105,8 @@ class Boundary(_Times):
 
     @property
     def items(self) -> int:
-        """Items that passed so far."""
-        if self._counter is not None:
-            return sys.maxsize - operator.length_hint(self._counter)
-        return self._items
-
-    @items.setter
-    def items(self, value: int) -> None:
-        self._items = value
+        """Items that passed so far (exact)."""
+        return sys.maxsize - operator.length_hint(self._counter)
 
     @property
     def cpu_estimate(self) -> float:
@@ -115,8 +114,7 @@ class Boundary(_Times):
         return self.seconds * self.cpu_read / self.cpu_span if self.cpu_span > 0 else 0.0
 
     def counted(self, items: Iterator[Any]) -> Iterator[Any]:
-        """Count `items` in C, without timing them (for sources that cannot be slow)."""
-        self._counter = itertools.repeat(None, sys.maxsize)
+        """Count `items` in C as they pass, without timing them."""
         return map(_first, zip(items, self._counter, strict=False))
 
 
@@ -143,57 +141,61 @@ class _Cpu:
         return spent
 
 
-def _weight(elapsed: float) -> int:
-    """Return how many items one timed fetch stands for, given how long it took."""
+def _weight(elapsed: float, timed: int) -> int:
+    """Return how many items the next timed fetch stands for, given how long one took.
+
+    The gaps grow with the number of fetches timed so far (`timed`), so the
+    samples grow as the square root of the items: fast fetches one in `SPARSE`
+    at first, down to one in `SPARSEST`; from `SLOW_ITEM`, one in 4 to one in 16.
+    """
     if elapsed >= EVERY_ITEM:
         return 1
-    return 4 if elapsed >= SLOW_ITEM else SPARSE
+    if elapsed >= SLOW_ITEM:
+        return min(16, max(4, timed >> 4))
+    return min(SPARSEST, max(SPARSE, timed >> 1))
 
 
 def _measured(items: Iterator[Any], boundary: Boundary) -> Iterator[Any]:
     """Pass `items` through, counting them and timing fetches (see the module doc).
 
-    The gaps between timed fetches are random, with the weight as their mean:
-    a fixed gap could fall in step with the input's own rhythm (batches from
-    a channel, say) and always time the slow fetch, or never.
+    The items are counted in C (`Boundary.counted`) and pass in runs: one timed
+    fetch, then a run of untimed ones that ``islice`` hands on with no Python
+    code per item. The runs' lengths are random, with the weight as their
+    mean: a fixed gap could fall in step with the input's own rhythm (batches
+    from a channel, say) and always time the slow fetch, or never.
     """
+    return itertools.chain.from_iterable(_runs(boundary.counted(items), boundary))
+
+
+def _runs(items: Iterator[Any], boundary: Boundary) -> Iterator[Iterable[Any]]:
+    """Yield the runs `_measured` chains: a timed item alone, then the untimed ones after it."""
     clock = time.perf_counter
     draw = random.Random(id(boundary)).random
-    weight = 1 if boundary.position is None else SPARSE  # channel reads: always timed
-    countdown = 0  # untimed items left before the next timed fetch
-    counted = 0  # items up to the end of the current untimed run
-    span = 1  # items the next timed fetch stands for
+    channel = boundary.position is None  # channel reads: always timed
+    span = 1  # items the next timed fetch stands for: itself and the untimed run before it
     timed = 0
     cpu: _Cpu | None = None
-    began = clock()
-    try:
-        for item in items:
-            if countdown:
-                countdown -= 1
-                yield item
-            else:
-                # This item's fetch was timed: it stands for the `span` items since
-                # the last timed one (one drawn with mean `weight`, so unbiased).
-                elapsed = clock() - began
-                boundary.seconds += elapsed * span
-                if cpu is not None:
-                    boundary.cpu_read += cpu.add_since(boundary, span * CPU_EVERY)
-                    boundary.cpu_span += elapsed
-                    cpu = None
-                boundary.items = counted + 1
-                if boundary.position is not None:
-                    weight = _weight(elapsed)
-                span = 1 + int(draw() * (2 * weight - 1))  # 1 .. 2 * weight - 1; mean: weight
-                counted += span
-                countdown = span - 1
-                yield item
-            if not countdown:
-                timed += 1
-                if not timed % CPU_EVERY:
-                    cpu = _Cpu()
-                began = clock()
-    finally:
-        boundary.items = counted - countdown
+    islice = itertools.islice
+    while True:
+        began = clock()
+        for item in items:  # noqa: B007 (the item fetched, timed)
+            break
+        else:
+            return
+        elapsed = clock() - began
+        boundary.seconds += elapsed * span
+        if cpu is not None:
+            boundary.cpu_read += cpu.add_since(boundary, span * CPU_EVERY)
+            boundary.cpu_span += elapsed
+            cpu = None
+        weight = 1 if channel else _weight(elapsed, timed)
+        span = 1 + int(draw() * (2 * weight - 1))  # 1 .. 2 * weight - 1; mean: weight
+        yield (item,)
+        if span > 1:
+            yield islice(items, span - 1)
+        timed += 1
+        if not timed % CPU_EVERY:
+            cpu = _Cpu()
 
 
 class WorkerFigures(_Times):
