@@ -44,11 +44,11 @@ def combine_pipeline(
 
     ```
     """
-    given: object = steps  # a list is the usual case: checked at a glance
-    if type(given) is not list and (not is_iterable(given) or isinstance(given, (str, bytes))):
+    if not is_iterable(steps) or isinstance(steps, (str, bytes)):
         raise TypeError(f"combine_pipeline() takes a list of steps, got {steps!r}")
+    members = to_steps(list(steps))
     if is_iterable(source):
-        pipeline = Pipeline(source) | list(steps)  # the steps are checked here
+        pipeline = Pipeline(source) | members
         if debugger is not None:
             pipeline = pipeline.debug_with(debugger)
         return iter(pipeline)
@@ -56,7 +56,7 @@ def combine_pipeline(
         raise TypeError(
             f"combine_pipeline() needs an iterable or a callable source, got {source!r}"
         )
-    produce, members = source, to_steps(list(steps))
+    produce = source
 
     def run_pipeline(*args: Any, **kwargs: Any) -> Iterator[Any]:
         return combine_pipeline(produce(*args, **kwargs), members, debugger)

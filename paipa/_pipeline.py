@@ -195,7 +195,7 @@ class Pipeline(Generic[T_co]):
     def __iter__(self) -> Iterator[T_co]:
         """Run the pipeline, streaming its results."""
         if self._debugger is None:
-            return _results.iterate(self._plan or self.plan, self._source)
+            return _results.iterate(self.plan, self._source)
         return self._iterate_observed()
 
     def _iterate_observed(self) -> Iterator[T_co]:

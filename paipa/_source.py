@@ -17,8 +17,6 @@ SourceKind = Literal["iterable", "iterator", "factory", "feed", "queue"]
 _CONTAINERS = frozenset({list, tuple, range, dict, set, frozenset, str, bytes})
 """Types of iterables a source is most often: re-runnable, checked at a glance."""
 
-_UNUSED = threading.Lock()
-
 FEED: Any = object()
 """Stands for "no source": the pipeline is fed while it runs in the background."""
 
@@ -63,8 +61,7 @@ class Source:
         self.kind: SourceKind = kind
         self.name: str = name
         self._taken = False
-        self._lock = threading.Lock() if kind == "iterator" else _UNUSED
-        """Only a one-shot iterator is taken, once: other sources share one unused lock."""
+        self._lock = threading.Lock()
 
     def open(self) -> Iterator[Any]:
         """Return the iterator for one run (calling a factory source)."""
