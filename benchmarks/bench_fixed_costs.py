@@ -28,7 +28,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -193,21 +192,13 @@ def small_runs(repeats: int, calls: int, original: ModuleType | None) -> None:
 
 
 def import_time(samples: int, original: str | None) -> None:
-    """Start fresh interpreters, interleaved; report the best wall time of each import.
-
-    Bytecode is cached (in a temporary directory, whatever PYTHONDONTWRITEBYTECODE
-    says), as it is for an installed package: the first round writes it.
-    """
-    cached = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    cached["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="paipa-bench-pycache-")
+    """Start fresh interpreters, interleaved; report the best wall time of each import."""
     statements = {"bare interpreter": "pass", "import toolz": "import toolz"}
     statements["import paipa"] = "import paipa"
-    environments: dict[str, dict[str, str]] = {name: dict(cached) for name in statements}
+    environments: dict[str, dict[str, str]] = {name: dict(os.environ) for name in statements}
     if original is not None:
         statements["import paipa (0.3.3)"] = "import paipa"
-        environments["import paipa (0.3.3)"] = {**cached, "PYTHONPATH": original}
-    for name, statement in statements.items():  # writes the bytecode
-        subprocess.run([sys.executable, "-P", "-c", statement], env=environments[name], check=True)
+        environments["import paipa (0.3.3)"] = {**os.environ, "PYTHONPATH": original}
     best: dict[str, float] = {}
     for _ in range(samples):
         for name, statement in statements.items():
@@ -227,7 +218,7 @@ def import_time(samples: int, original: str | None) -> None:
     heavy = ("psutil", "socket", "subprocess", "multiprocessing", "pickle", "cloudpickle")
     probe = f"import paipa, sys; print(sorted(set({heavy!r}) & set(sys.modules)))"
     loaded = subprocess.run(
-        [sys.executable, "-P", "-c", probe], env=cached, capture_output=True, text=True, check=True
+        [sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     print(f"Loaded by `import paipa` among {', '.join(heavy)}: {loaded}\n")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from .._plan import Plan, Segment
 from .._source import Source
@@ -26,10 +26,8 @@ from ._context import RunContext
 from ._fused import FusedLoop, fused_loop
 from ._lifecycle import SourceWatch, reraise, watched
 from ._policy import Policies
+from ._recorder import Recorder
 from ._scope import scope
-
-if TYPE_CHECKING:
-    from ._recorder import Recorder
 
 __all__ = ["InlineRun", "is_inert", "running", "teardown"]
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .._plan import Plan
 from .._source import Source
+from . import _threads
 from ._context import RunContext
 from ._inline import InlineRun
 from ._lifecycle import Lifecycle
@@ -28,8 +29,6 @@ T = TypeVar("T")
 
 
 def _threaded(plan: Plan, source: Source | Iterator[Any], context: RunContext | None) -> Any:
-    from . import _threads  # imported with the first threaded run, not with paipa
-
     return _threads.running(plan, source, context or RunContext(), Lifecycle())
 
 

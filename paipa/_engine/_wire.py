@@ -10,6 +10,7 @@ type, and always with the worker's traceback as text.
 from __future__ import annotations
 
 import importlib
+import pickle
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,7 @@ __all__ = [
     "note_remote_traceback",
 ]
 
-PROTOCOL = -1
-"""``pickle``'s highest protocol. ``pickle`` is imported where it is used: a process
-stage imports it, ``import paipa`` does not (`RemoteError` lives here)."""
+PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 class RemoteError(Exception):
@@ -61,8 +60,6 @@ def _cloudpickle() -> Any:
 
 def dump_step(member: Step[Any, Any]) -> bytes:
     """Return what a worker process needs to run `member`, or raise naming the step."""
-    import pickle
-
     what = (member.kind, member.function, member.name)
     try:
         return pickle.dumps(what, PROTOCOL)
@@ -86,8 +83,6 @@ def dump_step(member: Step[Any, Any]) -> bytes:
 
 def dump_batch(items: list[Any], name: str, start: int) -> bytes:
     """Pickle a batch of items for a worker; raise naming the item that cannot be sent."""
-    import pickle
-
     try:
         return pickle.dumps(items, PROTOCOL)
     except Exception as error:
@@ -105,8 +100,6 @@ def dump_batch(items: list[Any], name: str, start: int) -> bytes:
 
 def load(data: bytes) -> Any:
     """Unpickle what the other side sent."""
-    import pickle
-
     return pickle.loads(data)
 
 
@@ -122,8 +115,6 @@ class Failure:
 
 def encode_error(error: BaseException) -> Failure:
     """Return `error` as a `Failure` (the exception itself, if it survives pickling)."""
-    import pickle
-
     kind = type(error)
     type_name = f"{kind.__module__}.{kind.__qualname__}"
     try:
@@ -142,8 +133,6 @@ def encode_error(error: BaseException) -> Failure:
 
 def decode_error(failure: Failure) -> BaseException:
     """Return the exception a `Failure` stands for (see `note_remote_traceback`)."""
-    import pickle
-
     error: BaseException | None = None
     if failure.pickled is not None:
         try:
