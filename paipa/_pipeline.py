@@ -7,7 +7,6 @@ import queue
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from types import FunctionType
 from typing import Any, Generic, TypeVar, cast, overload
 
 from ._backends import Backend, BackendName, check_backend
@@ -38,10 +37,6 @@ Steps = tuple[Step[Any, Any], ...]
 
 def to_steps(value: object) -> Steps:
     """Return the steps `value` stands for: one step, a chain's, or a nested list's."""
-    if type(value) is Step:  # the usual cases, first
-        return (value,)  # pyright: ignore[reportUnknownVariableType]
-    if type(value) is FunctionType:
-        return (as_step(value),)
     if isinstance(value, Chain):
         return value.steps
     if isinstance(value, Pipeline):
@@ -50,15 +45,8 @@ def to_steps(value: object) -> Steps:
             "compose source-less steps with Chain (step | step) instead"
         )
     if isinstance(value, (list, tuple)):
-        steps: list[Step[Any, Any]] = []
-        for item in cast("Iterable[object]", value):
-            if isinstance(item, Step):
-                steps.append(item)  # pyright: ignore[reportUnknownArgumentType]
-            elif type(item) is FunctionType:
-                steps.append(as_step(item))
-            else:
-                steps += to_steps(item)
-        return tuple(steps)
+        items = cast("Iterable[object]", value)
+        return tuple(member for item in items for member in to_steps(item))
     return (as_step(value),)
 
 
@@ -204,8 +192,6 @@ class Pipeline(Generic[T_co]):
 
     def collect(self) -> list[T_co]:
         """Run the pipeline and return its results as a list."""
-        if self._debugger is None:
-            return _results.collect(self._plan or self.plan, self._source)
         with self._observed() as context:
             return _results.collect(self.plan, self._source, context)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._step import ITEM_KINDS, Step, is_long_lived, is_module_level
+from ._step import ITEM_KINDS, Step
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "Plan", "Segment", "Stage", "compile_plan"]
 
@@ -62,17 +61,14 @@ class Stage:
         return min(sizes, default=None)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Plan:
     """The compiled form of a pipeline: its stages, in data-flow order."""
 
     stages: tuple[Stage, ...]
     step_count: int
-    prepared: dict[str, Any] = field(default_factory=dict[str, Any], repr=False)
-    """What an engine works out from the plan at its first run and keeps for the next
-    ones, by engine (the inline engine's sites and loops)."""
 
-    @functools.cached_property
+    @property
     def threaded(self) -> bool:
         """Whether any stage runs in threads of its own."""
         return any(stage.workers is not None for stage in self.stages)
@@ -167,32 +163,12 @@ def _fused_runs(members: tuple[Step[Any, Any], ...], position: int) -> list[Segm
     return runs
 
 
-_PLANS: dict[tuple[object, ...], Plan] = {}
-"""Plans of steps that live as long as their modules, so that a pipeline built per
-call from them is compiled (and prepared for its engine) once."""
-
-MAX_PLANS = 1024
-"""How many such plans are kept; past it, the cache starts over."""
-
-
 def compile_plan(steps: Sequence[Step[Any, Any]], fuse: bool = True) -> Plan:
     """Split the steps into stages: each step with workers alone, the rest inline.
 
     With `fuse` false (when debugging), every item step gets a loop of its own,
     so that each step's outputs can be counted.
     """
-    key = (fuse, *steps)  # steps compare by identity
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _compile(steps, fuse)
-        if all(is_module_level(member) or is_long_lived(member) for member in steps):
-            if len(_PLANS) >= MAX_PLANS:
-                _PLANS.clear()
-            _PLANS[key] = plan
-    return plan
-
-
-def _compile(steps: Sequence[Step[Any, Any]], fuse: bool) -> Plan:
     stages: list[Stage] = []
     for inline, position, members in _groups(steps, 1, lambda m: m.workers is None):
         if inline:

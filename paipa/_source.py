@@ -14,9 +14,6 @@ __all__ = ["FEED", "Source"]
 
 SourceKind = Literal["iterable", "iterator", "factory", "feed", "queue"]
 
-_CONTAINERS = frozenset({list, tuple, range, dict, set, frozenset, str, bytes})
-"""Types of iterables a source is most often: re-runnable, checked at a glance."""
-
 FEED: Any = object()
 """Stands for "no source": the pipeline is fed while it runs in the background."""
 
@@ -35,11 +32,8 @@ class Source:
     __slots__ = ("_lock", "_taken", "kind", "name", "value")
 
     def __init__(self, value: object) -> None:
-        if type(value) in _CONTAINERS:  # the usual case, first
-            kind: SourceKind = "iterable"
-            name = type(value).__name__
-        elif value is FEED:
-            kind = "feed"
+        if value is FEED:
+            kind: SourceKind = "feed"
             name = "fed while running"
         elif isinstance(value, queue.Queue):
             kind = "queue"

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from types import FunctionType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -39,8 +37,6 @@ __all__ = [
     "Step",
     "StepKind",
     "as_step",
-    "is_long_lived",
-    "is_module_level",
     "make_step",
 ]
 
@@ -340,29 +336,6 @@ def make_step(function: object, kind: StepKind, options: StepOptions) -> Step[An
     return Step(function, kind, describe_callable(function) if name is None else name, **named)
 
 
-def is_module_level(value: object) -> bool:
-    """Tell whether `value` is bound to its own name in its module (lives as long as it)."""
-    name = getattr(value, "__qualname__", None)
-    if not isinstance(name, str) or "." in name or "<" in name:
-        return False
-    module = sys.modules.get(str(getattr(value, "__module__", None)))
-    return module is not None and getattr(module, name, None) is value
-
-
-_FUNCTION_STEPS: dict[Callable[..., Any], tuple[object, Step[Any, Any]]] = {}
-"""The step of every module-level function composed as a step (with its
-``step_options``): composing it again, in a pipeline built per call, costs a look-up.
-Only functions their module keeps anyway are kept here."""
-
-
-def is_long_lived(member: Step[Any, Any]) -> bool:
-    """Tell whether `member` is the kept step of a module-level function (see `as_step`)."""
-    if type(member.function) is not FunctionType:
-        return False
-    known = _FUNCTION_STEPS.get(member.function)
-    return known is not None and known[1] is member
-
-
 def as_step(value: object) -> Step[Any, Any]:
     """Return `value` as a `Step`, or raise `TypeError` naming it.
 
@@ -373,15 +346,6 @@ def as_step(value: object) -> Step[Any, Any]:
     """
     if isinstance(value, Step):
         return value  # pyright: ignore[reportUnknownVariableType]
-    if type(value) is FunctionType:
-        known = _FUNCTION_STEPS.get(value)
-        options = value.__dict__.get("step_options")  # where a function's attributes are
-        if known is not None and known[0] is options:
-            return known[1]
-        made = make_step(value, "iterator", check_options(options or {}))
-        if is_module_level(value):
-            _FUNCTION_STEPS[value] = (options, made)
-        return made
     if isinstance(value, Processor):
         raise TypeError(
             f"{value!r} is a Processor instance; pass its class (or a functools.partial "

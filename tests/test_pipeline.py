@@ -1,7 +1,5 @@
 """Building, running and explaining pipelines and chains."""
 
-import gc
-import weakref
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -202,44 +200,3 @@ def test_many_consecutive_flat_maps_fuse_into_several_loops() -> None:
     assert pipeline.collect() == [1] * 2**14
     loops = [line for line in pipeline.explain().splitlines() if "fused loop" in line]
     assert {line.split("fused loop ")[1] for line in loops} == {"A", "B", "C"}
-
-
-# -- pipelines built per call: what is worked out once ------------------------------
-
-
-def relay(items: Iterable[int]) -> Iterator[int]:
-    yield from items
-
-
-def named_by_options(items: Iterable[int]) -> Iterator[int]:
-    yield from items
-
-
-def test_a_module_level_function_is_the_same_step_and_plan_every_time() -> None:
-    built = Pipeline([1]) | relay | double
-    again = Pipeline([2]) | relay | double
-    assert built.steps[0] is again.steps[0]
-    assert built.plan is again.plan  # compiled (and prepared to run) once
-    assert again.collect() == [4]
-    assert (Pipeline([2]) | relay).plan is not again.plan
-
-
-def test_steps_and_plans_of_local_functions_are_not_kept() -> None:
-    def local(items: Iterable[int]) -> Iterator[int]:
-        yield from items
-
-    kept = weakref.ref(local)
-    pipeline = Pipeline([1, 2]) | local | relay
-    assert pipeline.collect() == [1, 2]
-    plan = weakref.ref(pipeline.plan)
-    del local, pipeline
-    gc.collect()
-    assert kept() is None
-    assert plan() is None
-
-
-def test_changed_step_options_of_a_function_are_seen(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(named_by_options, "step_options", {"name": "first"}, raising=False)
-    assert (Pipeline([1]) | named_by_options).steps[0].name == "first"
-    monkeypatch.setattr(named_by_options, "step_options", {"name": "second"})
-    assert (Pipeline([1]) | named_by_options).steps[0].name == "second"

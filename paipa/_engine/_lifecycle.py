@@ -1,11 +1,8 @@
 """The one lifecycle of a run: its states, its one cancel, its threads and its errors.
 
-Every run with threads has a `Lifecycle`, whether it is iterated, collected,
-run or started in the background (a background run always has threads). A run
-in the caller's thread has none: nothing but the caller can reach it, nothing
-can cancel it from elsewhere, and it has ended when the call reading it
-returns (`_results`). The lifecycle is the only place that decides how a
-threaded run ends:
+Every run has a `Lifecycle`, whether it is iterated, collected, run or
+started in the background, inline or in threads. The lifecycle is the only
+place that decides how a run ends:
 
 - parts of the run (channels, a queue it reads, a paused retry) register a
   *canceller*; `cancel` calls each of them once, so every blocked put, get

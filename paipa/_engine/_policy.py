@@ -107,11 +107,6 @@ def decide(
     return "drop"
 
 
-def wait(seconds: float) -> None:
-    """Sleep `seconds`, however long a doubled backoff has grown (the pause of an inline run)."""
-    time.sleep(min(seconds, threading.TIMEOUT_MAX))
-
-
 class Policies:
     """What a run needs to apply error policies: the counts per step, and how to wait."""
 
@@ -120,7 +115,7 @@ class Policies:
     def __init__(
         self,
         counts: dict[int, ErrorCounts] | None = None,
-        pause: Callable[[float], object] = wait,
+        pause: Callable[[float], object] = time.sleep,
     ) -> None:
         """Count into `counts` (by step position); wait between attempts with `pause`."""
         self.counts: dict[int, ErrorCounts] = {} if counts is None else counts
