@@ -9,7 +9,6 @@ process whatever the backend; only the work on a batch of items moves.
 
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -54,13 +53,15 @@ class ProcessBackend(Backend):
     start_method: str | None = None
 
     def __post_init__(self) -> None:
-        if self.start_method is not None and self.start_method not in START_METHODS:
+        if self.start_method is None:
+            return
+        if self.start_method not in START_METHODS:
             raise ValueError(
                 f"start_method must be one of {', '.join(START_METHODS)} or None, "
                 f"got {self.start_method!r}"
             )
-        available = multiprocessing.get_all_start_methods()
-        if self.start_method is not None and self.start_method not in available:
+        available = _start_methods()
+        if self.start_method not in available:
             raise ValueError(
                 f"start method {self.start_method!r} is not available here; "
                 f"this platform has {', '.join(available)}"
@@ -71,12 +72,19 @@ class ProcessBackend(Backend):
         """The start method that will be used."""
         if self.start_method is not None:
             return self.start_method
-        return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        return "forkserver" if "forkserver" in _start_methods() else "spawn"
 
     @property
     def name(self) -> str:
         """``"process"``, with its start method."""
         return f"process ({self.method})"
+
+
+def _start_methods() -> list[str]:
+    """Return the start methods of this platform (importing ``multiprocessing`` now)."""
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
 
 
 _NAMED: dict[str, Backend] = {"thread": ThreadBackend(), "process": ProcessBackend()}

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._checks import is_iterable
 from ._engine._blame import describe, note
@@ -34,10 +34,12 @@ from ._engine._context import RunContext
 from ._engine._lifecycle import Lifecycle, RunCancelled, RunState, reraise
 from ._engine._pump import BATCH
 from ._engine._recorder import Recorder
-from ._engine._threads import ThreadedRun
 from ._plan import Plan
 from ._run_result import RunResult, run_result
 from ._source import Source
+
+if TYPE_CHECKING:  # threads start with a run: the module is imported then
+    from ._engine._threads import ThreadedRun
 
 __all__ = ["BackgroundRun"]
 
@@ -163,8 +165,11 @@ class BackgroundRun(Generic[T_co]):
         observing = observed()
         context = observing.__enter__()
         self._books = books = _Books(lifecycle, observing, context.recorder)
+        from ._engine._threads import ThreadedRun
+
         try:
-            self._run = run = ThreadedRun(plan, source, context, lifecycle, background=True)
+            self._run: ThreadedRun = ThreadedRun(plan, source, context, lifecycle, background=True)
+            run = self._run
             self._outbox = books.outbox = cast(Channel, run.outbox)
             if discard_outputs:
                 self._outbox.discard()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, final, overload
-
-from typing_extensions import Unpack
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, Unpack, final, overload
 
 from ._options import StepOptions, check_options
 from ._step import Processor, Step, StepKind, make_step

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeAlias, cast
-
-from typing_extensions import TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict, cast
 
 from ._backends import Backend, BackendName, check_backend
 from ._checks import positive_int, seconds

@@ -14,12 +14,11 @@ from typing import (
     Literal,
     ParamSpec,
     TypeVar,
+    Unpack,
     cast,
     final,
     overload,
 )
-
-from typing_extensions import Unpack
 
 from ._backends import Backend, ThreadBackend
 from ._options import ErrorPolicy, StepOptions, check_options

@@ -1,6 +1,8 @@
 """The public surface: exactly what paipa/__init__.py exports, all reporting module paipa."""
 
 import inspect
+import subprocess
+import sys
 
 import paipa
 
@@ -33,3 +35,13 @@ def test_every_public_name_has_a_docstring() -> None:
             assert inspect.getdoc(value), name
     for method in ("__call__", "map", "filter", "flat_map"):
         assert inspect.getdoc(getattr(paipa.step, method)), method
+
+
+def test_import_leaves_threads_processes_and_the_debugger_for_later() -> None:
+    later = ["multiprocessing", "pickle", "psutil", "socket", "subprocess"]
+    later += ["paipa._engine._process", "paipa._engine._threads"]
+    probe = f"import paipa, sys; print(sorted(set({later!r}) & set(sys.modules)))"
+    found = subprocess.run(
+        [sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert found.stdout.strip() == "[]"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._policy import Policies
-from ._recorder import Recorder
+
+if TYPE_CHECKING:  # the recorder is the debugger's: imported when it is on
+    from ._recorder import Recorder
 
 __all__ = ["RunContext"]
 

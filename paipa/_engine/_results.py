@@ -12,7 +12,7 @@ from typing import Any
 
 from .._plan import Plan
 from .._source import Source
-from . import _inline, _threads
+from . import _inline
 from ._context import RunContext
 from ._lifecycle import Lifecycle
 from ._policy import Policies
@@ -28,6 +28,8 @@ def running(
     if context is None:
         context = RunContext()
     if plan.threaded:
+        from . import _threads  # imported with the first threaded run, not with paipa
+
         return _threads.running(plan, source, context, Lifecycle())
     return _inline_run(plan, source, context, Lifecycle())
 

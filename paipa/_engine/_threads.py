@@ -33,7 +33,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._backends import ProcessBackend
 from .._plan import DEFAULT_QUEUE_SIZE, Plan, Stage
@@ -47,12 +47,13 @@ from ._fused import fused_loop
 from ._lifecycle import Lifecycle, SourceWatch, reraise
 from ._order import Reorder
 from ._policy import Policies
-from ._process import ProcessStage, run_stream_worker, run_worker
 from ._pump import BATCH, BatchSize, Flusher, Pump
 from ._queue_input import QueueInput
 from ._recorder import WorkerFigures
 from ._scope import scope
-from ._wire import dump_step
+
+if TYPE_CHECKING:  # process stages import multiprocessing and pickle: only when used
+    from ._process import ProcessStage
 
 __all__ = ["ThreadedRun", "TimedInput", "running"]
 
@@ -245,6 +246,7 @@ def _work_in_process(
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of a process stage: its thread here, its work in a child process."""
+    from ._process import run_worker
 
     def work(figures: WorkerFigures | None, tallied: Tallied | None) -> None:
         run_worker(pool, total, inbox, emit, context.policies, worker, figures, tallied)
@@ -261,6 +263,7 @@ def _stream_in_process(
     worker: tuple[int, int],
 ) -> None:
     """Run one worker of an iterator step whose generator runs in a child process."""
+    from ._process import run_stream_worker
 
     def work(figures: WorkerFigures | None, tallied: Tallied | None) -> None:
         run_stream_worker(pool, total, inbox, outbox, worker, figures, tallied)
@@ -439,6 +442,9 @@ class ThreadedRun:
         emit = self._emitter(stage, workers, outbox)
         backend = _process_backend(stage)
         if backend is not None:
+            from ._process import ProcessStage
+            from ._wire import dump_step
+
             pool = ProcessStage(stage, backend, dump_step(stage.step))
             self._pools.append(pool)
             for index in range(1, workers + 1):

@@ -10,7 +10,6 @@ type, and always with the worker's traceback as text.
 from __future__ import annotations
 
 import importlib
-import pickle
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,9 @@ __all__ = [
     "note_remote_traceback",
 ]
 
-PROTOCOL = pickle.HIGHEST_PROTOCOL
+PROTOCOL = -1
+"""``pickle``'s highest protocol. ``pickle`` is imported where it is used: a process
+stage imports it, ``import paipa`` does not (`RemoteError` lives here)."""
 
 
 class RemoteError(Exception):
@@ -60,6 +61,8 @@ def _cloudpickle() -> Any:
 
 def dump_step(member: Step[Any, Any]) -> bytes:
     """Return what a worker process needs to run `member`, or raise naming the step."""
+    import pickle
+
     what = (member.kind, member.function, member.name)
     try:
         return pickle.dumps(what, PROTOCOL)
@@ -83,6 +86,8 @@ def dump_step(member: Step[Any, Any]) -> bytes:
 
 def dump_batch(items: list[Any], name: str, start: int) -> bytes:
     """Pickle a batch of items for a worker; raise naming the item that cannot be sent."""
+    import pickle
+
     try:
         return pickle.dumps(items, PROTOCOL)
     except Exception as error:
@@ -100,6 +105,8 @@ def dump_batch(items: list[Any], name: str, start: int) -> bytes:
 
 def load(data: bytes) -> Any:
     """Unpickle what the other side sent."""
+    import pickle
+
     return pickle.loads(data)
 
 
@@ -115,6 +122,8 @@ class Failure:
 
 def encode_error(error: BaseException) -> Failure:
     """Return `error` as a `Failure` (the exception itself, if it survives pickling)."""
+    import pickle
+
     kind = type(error)
     type_name = f"{kind.__module__}.{kind.__qualname__}"
     try:
@@ -133,6 +142,8 @@ def encode_error(error: BaseException) -> Failure:
 
 def decode_error(failure: Failure) -> BaseException:
     """Return the exception a `Failure` stands for (see `note_remote_traceback`)."""
+    import pickle
+
     error: BaseException | None = None
     if failure.pickled is not None:
         try:
