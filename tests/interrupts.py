@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 LOST = re.compile(
-    r"Exception ignored in[^\n]*\n(?:[ \t][^\n]*\n|Traceback[^\n]*\n)*KeyboardInterrupt"
+    r"Exception ignored in[^\n]*\n(?:[ \t][^\n]*\n|Traceback[^\n]*\n|\n)*KeyboardInterrupt"
 )
 
 
