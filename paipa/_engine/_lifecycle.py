@@ -163,6 +163,9 @@ def _signals_deferred() -> Generator[None, None, None]:
                 handler(signal.SIGINT, caught[0])  # raises KeyboardInterrupt, by default
 
 
+_NOT_DEFERRED = contextlib.nullcontext()
+
+
 def reraise(error: BaseException) -> None:
     """Raise `error` as it was raised: its ``__context__`` is not replaced by ours."""
     context, suppress = error.__context__, error.__suppress_context__
@@ -239,6 +242,15 @@ class Lifecycle:
         """Call `callback` once the run has ended, in the thread that ends it."""
         self._on_end.append(callback)
 
+    def _deferring(self) -> contextlib.AbstractContextManager[None]:
+        """Hold back Ctrl-C (`_signals_deferred`) if the run has threads or parts to wake.
+
+        A run all in the caller's thread has neither: a Ctrl-C there just unwinds it.
+        """
+        if self._threads or self._cancellers:
+            return _signals_deferred()
+        return _NOT_DEFERRED
+
     def hold(self) -> None:
         """Keep the run from ending until `release` (a caller reading its outputs)."""
         with self._lock:
@@ -246,7 +258,7 @@ class Lifecycle:
 
     def release(self) -> None:
         """Let go of a `hold`; the last part to let go ends the run."""
-        with _signals_deferred():
+        with self._deferring():
             with self._lock:
                 self._holds -= 1
                 last = self._holds == 0
@@ -341,7 +353,7 @@ class Lifecycle:
 
         Ctrl-C is held back until every part is woken: a cancel is never left half done.
         """
-        with _signals_deferred():
+        with self._deferring():
             with self._lock:
                 if self.cancelled.is_set():
                     return 0
@@ -357,7 +369,7 @@ class Lifecycle:
 
         The run is not cancelled: it ends as it would have, succeeded or failed.
         """
-        with _signals_deferred():
+        with self._deferring():
             with self._lock:
                 if self.woken.is_set():
                     return
