@@ -321,10 +321,20 @@ class BackgroundRun(Generic[T_co]):
         finally:
             if not lifecycle.in_own_thread():
                 try:
-                    lifecycle.wait()
+                    self._cancelled_and_ended(reason)
                 except BaseException:  # Ctrl-C: the run is cancelled, its end is near
-                    lifecycle.wait()
+                    self._cancelled_and_ended(reason)
                     raise
+
+    def _cancelled_and_ended(self, reason: str) -> None:
+        """Wait for the run's end, cancelling it first if a Ctrl-C cut `cancel` short.
+
+        A Ctrl-C that comes before the cancel has begun (before it holds back
+        Ctrl-C itself) leaves the run uncancelled: waiting for it would never end.
+        """
+        if not self._lifecycle.cancelled.is_set():
+            self._lifecycle.cancel(reason)
+        self._lifecycle.wait()
 
     def _raise_error(self) -> None:
         error = self._lifecycle.first_error()

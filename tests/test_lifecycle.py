@@ -643,3 +643,35 @@ def test_a_thousand_retries_without_backoff(workers: int | None) -> None:  # obs
     result = (Pipeline([7]) | member).run()
     assert (result.items, result.retries) == (1, 1025)
     assert next(calls) == 1027  # 1025 failures, then the call that succeeded
+
+
+def test_a_ctrl_c_before_cancel_takes_effect_still_ends_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A SIGINT handled just as cancel() begins (before it holds Ctrl-C back) raised
+    # KeyboardInterrupt before the run was cancelled; cancel() then waited for a run
+    # nobody had cancelled: a hang, seen once in ~40 runs of the Ctrl-C stress test.
+    from paipa._engine._lifecycle import Lifecycle
+
+    real_cancel = Lifecycle.cancel
+    interrupted: list[bool] = []
+
+    def cancel(self: Lifecycle, reason: str) -> int:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return real_cancel(self, reason)
+
+    run = (Pipeline(itertools.count()) | step.map(abs, workers=2)).start()
+    monkeypatch.setattr(Lifecycle, "cancel", cancel)
+
+    def cancel_run() -> str:
+        try:
+            run.cancel()
+        except KeyboardInterrupt:
+            return "interrupted"
+        return "returned"
+
+    assert call_within(WAIT, cancel_run) == "interrupted"
+    assert run.state.name == "CANCELLED"
+    assert not paipa_threads()
