@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from paipa import Processor, Skip, tally
+from paipa import Processor, Skip, step, tally
 
 
 def square(x: int) -> int:
@@ -53,6 +53,18 @@ def triple(x: int) -> int:
 
 
 class Doubler(Processor[int, int]):
+    def process(self, item: int) -> int:
+        return 2 * item
+
+
+@step.map(workers=2, backend="process")
+def decorated_square(x: int) -> int:
+    """A decorated step: the module binds its name to the step, not to the function."""
+    return x * x
+
+
+@step(workers=2, backend="process")
+class DecoratedDoubler(Processor[int, int]):
     def process(self, item: int) -> int:
         return 2 * item
 

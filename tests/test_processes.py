@@ -355,6 +355,19 @@ def test_a_lambda_is_refused_without_cloudpickle(monkeypatch: pytest.MonkeyPatch
     assert pulled == []  # refused when the run starts, before any item is taken
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_decorated_module_level_steps_need_no_cloudpickle(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The module binds `decorated_square` to the step, so plain pickle cannot find the
+    # function by its name; the worker takes it from the step of that name.
+    monkeypatch.setattr(paipa._engine._wire, "_cloudpickle", lambda: None)
+    backend = ProcessBackend(start_method=method)
+    squares = helpers.decorated_square.with_options(backend=backend)
+    doubles = helpers.DecoratedDoubler.with_options(backend=backend)
+    assert (Pipeline(range(20)) | squares | doubles).collect() == [2 * x * x for x in range(20)]
+
+
 def test_lambdas_and_closures_are_sent_with_cloudpickle() -> None:
     pytest.importorskip("cloudpickle")
     offset = 100

@@ -59,11 +59,61 @@ def _cloudpickle() -> Any:
         return None
 
 
+class _StepFunction:
+    """A decorated function, sent by the name its module binds the step to.
+
+    ``@step.map`` on a module-level function binds the module's name to the
+    `Step`, not to the function, so ``pickle`` cannot find the function by its
+    name; the worker takes the function from the step of that name instead.
+    """
+
+    __slots__ = ("module", "qualname")
+
+    def __init__(self, module: str, qualname: str) -> None:
+        self.module = module
+        self.qualname = qualname
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_function_of_step, (self.module, self.qualname))
+
+
+def _bound_name(function: object) -> object:
+    """Return what `function`'s module binds to its qualified name, or None."""
+    module = importlib.import_module(getattr(function, "__module__", None) or "builtins")
+    target: object = module
+    for part in str(getattr(function, "__qualname__", "")).split("."):
+        namespace: dict[str, object] = getattr(target, "__dict__", {})
+        target = namespace.get(part)  # not getattr: a module's __getattr__ is not run
+        if target is None:
+            return None
+    return target
+
+
+def _function_of_step(module: str, qualname: str) -> Any:
+    """In a worker: the function of the step bound to `module`.`qualname`."""
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target.function if isinstance(target, Step) else target
+
+
+def _sendable_function(member: Step[Any, Any]) -> object:
+    """Return `member`'s function, or a `_StepFunction` if its name is bound to a step of it."""
+    function = member.function
+    try:
+        bound = _bound_name(function)
+    except Exception:  # a module that cannot be imported here: leave it to pickle
+        return function
+    if isinstance(bound, Step) and bound.function is function:
+        return _StepFunction(function.__module__, function.__qualname__)
+    return function
+
+
 def dump_step(member: Step[Any, Any]) -> bytes:
     """Return what a worker process needs to run `member`, or raise naming the step."""
     import pickle
 
-    what = (member.kind, member.function, member.name)
+    what = (member.kind, _sendable_function(member), member.name)
     try:
         return pickle.dumps(what, PROTOCOL)
     except Exception as error:
