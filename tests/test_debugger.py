@@ -303,14 +303,16 @@ def test_report_lines_use_units_people_read() -> None:
             stats("aggregate", 1, items_in=762_000, seconds=125.0, user_seconds=0.004),
             stats("fast", 2, items_in=2_477_325, items_out=2_477_325, seconds=1.0),
             stats("big", 3, items_in=12, items_out=12, seconds=7300.0, rss_growth=3 * 2**20),
+            stats("freed", 4, rss_growth=-5912),
         ),
     )
-    source, aggregate, fast, big = report_lines(snapshot)
+    source, aggregate, fast, big, freed = report_lines(snapshot)
     assert "in:      - out: 762.0k runtime:  308 ms   2.5M/s" in source
     assert "in: 762.0k out:      0 runtime:   2m05s    0.0/s utime:  4.0 ms" in aggregate
     assert "in:   2.5M out:   2.5M runtime:  1.00 s   2.5M/s" in fast
     assert "runtime:   2h01m" in big
     assert "rss:    3.0 MiB" in big
+    assert freed.endswith("rss:    0.0 MiB")  # not -0.0
 
 
 def test_report_columns_keep_their_place_from_report_to_report() -> None:

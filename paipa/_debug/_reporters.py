@@ -57,7 +57,8 @@ def _duration(seconds: float) -> str:
 
 
 def _mebibytes(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
+    text = f"{size / 2**20:.1f}"
+    return f"{'0.0' if text == '-0.0' else text} MiB"  # a few bytes freed are not news
 
 
 def _fixed_cells(step: StepStats) -> list[str]:
