@@ -24,22 +24,21 @@ class Reporter(Protocol):
         """Handle one snapshot (``snapshot.final`` for the last one of the run)."""
 
 
+def _thousands(value: float) -> str:
+    """Return `value` (1,000 or more) in k or M, with one decimal."""
+    if value < 999_950:
+        return f"{value / 1e3:.1f}k"
+    return f"{value / 1e6:.1f}M"
+
+
 def _count(number: int) -> str:
     """Return an item count for people: exact below 10,000, else in k or M."""
-    if number < 10_000:
-        return str(number)
-    if number < 999_950:
-        return f"{number / 1e3:.1f}k"
-    return f"{number / 1e6:.1f}M"
+    return str(number) if number < 10_000 else _thousands(number)
 
 
 def _rate(per_second: float) -> str:
     """Return a rate for people: ``885.9``, ``75.6k``, ``2.5M`` (per second)."""
-    if per_second < 999.95:
-        return f"{per_second:.1f}"
-    if per_second < 999_950:
-        return f"{per_second / 1e3:.1f}k"
-    return f"{per_second / 1e6:.1f}M"
+    return f"{per_second:.1f}" if per_second < 999.95 else _thousands(per_second)
 
 
 def _duration(seconds: float) -> str:
