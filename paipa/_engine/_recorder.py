@@ -69,13 +69,12 @@ _ACTIVE: dict[int, tuple[Recorder, Blame | None, int | None]] = {}
 
 
 class _Times:
-    """Time and CPU measured for a step, by a boundary or by a worker."""
+    """Time, and the user/system split of CPU, measured for a step by a boundary or a worker."""
 
-    __slots__ = ("cpu", "seconds", "system_ticks", "user_ticks")
+    __slots__ = ("seconds", "system_ticks", "user_ticks")
 
     def __init__(self) -> None:
         self.seconds: float = 0.0
-        self.cpu: float = 0.0
         self.user_ticks: float = 0.0
         self.system_ticks: float = 0.0
 
@@ -132,10 +131,12 @@ class _Cpu:
         self.rusage = resource.getrusage(resource.RUSAGE_THREAD)
 
     def add_since(self, figures: _Times, weight: float) -> float:
-        """Add the CPU used since this reading, times `weight`, to `figures`; return it."""
+        """Add the user/system split since this reading, times `weight`, to `figures`.
+
+        Return the CPU seconds used since (unweighted): the caller decides what they count.
+        """
         spent = time.thread_time() - self.total
         now = resource.getrusage(resource.RUSAGE_THREAD)
-        figures.cpu += spent * weight
         figures.user_ticks += (now.ru_utime - self.rusage.ru_utime) * weight
         figures.system_ticks += (now.ru_stime - self.rusage.ru_stime) * weight
         return spent
@@ -201,10 +202,12 @@ def _runs(items: Iterator[Any], boundary: Boundary) -> Iterator[Iterable[Any]]:
 class WorkerFigures(_Times):
     """A threaded item step's worker: its exact counts and times, and whether it is busy."""
 
-    __slots__ = ("_cpu", "busy", "items_in", "items_out", "rss")
+    __slots__ = ("_cpu", "busy", "cpu", "items_in", "items_out", "rss")
 
     def __init__(self) -> None:
         super().__init__()
+        self.cpu = 0.0
+        """CPU seconds of the worker's batches (of its process, for a worker process)."""
         self.rss = 0
         """Peak resident memory of the worker's process (worker processes only)."""
         self.busy = False
@@ -232,7 +235,7 @@ class WorkerFigures(_Times):
     def stop(self, seconds: float, items_in: int, items_out: int) -> None:
         """Record a batch of `items_in` items that took `seconds` and gave `items_out`."""
         if self._cpu is not None:
-            self._cpu.add_since(self, 1)
+            self.cpu += self._cpu.add_since(self, 1)
         self.seconds += seconds
         self.items_in += items_in
         self.items_out += items_out
