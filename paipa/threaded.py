@@ -51,7 +51,7 @@ __all__ = [
     "iterstep",
 ]
 
-logger = logging.getLogger(__name__)
+logger: logging.Logger = logging.getLogger(__name__)
 
 IDLE_SECONDS = 0.5
 """A step's ``in_queue_empty`` hook is called after this long without input."""
@@ -122,7 +122,7 @@ class _StepQueue:
         closed: Callable[[], bool],
         outbox: list[Any] | None = None,
     ) -> None:
-        self.outbox = outbox
+        self.outbox: list[Any] | None = outbox
         """An out-queue's entries passed on and not yet handed to the engine."""
         self._put = put
         self._size = size
@@ -174,18 +174,18 @@ class AbstractStep:
         **kw: Any,
     ) -> None:
         """Set up the instance; the `Pipeline` makes one per worker."""
-        self._in_queue = in_queue
-        self._out_queue = out_queue
-        self.sibling = sibling
-        self._counter = counter
-        self._max_retries = max_retries
-        self._threshold = threshold
+        self._in_queue: _StepQueue = in_queue
+        self._out_queue: _StepQueue = out_queue
+        self.sibling: SiblingInfo = sibling
+        self._counter: Counter = counter
+        self._max_retries: int = max_retries
+        self._threshold: int = threshold
         self._tracker: Any = NopTracker() if tracker is None else tracker
         self.options: dict[str, Any] = kw
         """The pipeline's keyword options this class does not take itself."""
-        self.done = False
+        self.done: bool = False
         """Whether this instance has ended."""
-        self.name = f"{type(self).__name__}-{sibling.index}"
+        self.name: str = f"{type(self).__name__}-{sibling.index}"
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -577,12 +577,12 @@ class Pipeline:
             instance_of(in_queue, queue.Queue, "in_queue must be a queue.Queue")
         if not callable(fail_callback):
             raise TypeError(f"fail_callback must be callable, got {fail_callback!r}")
-        self.ok = True
+        self.ok: bool = True
         """False once a run failed."""
         self.steps: list[Any] = list(steps)
         self.options: dict[str, Any] = kw
-        self.counter = Counter(show_every=1, quiet=quiet)
-        self.count = 0
+        self.counter: Counter = Counter(show_every=1, quiet=quiet)
+        self.count: int = 0
         """Items (and meta items) out of the last step."""
         self._daemon = daemon
         self._in_queue: queue.Queue[Any] = queue.Queue() if in_queue is None else in_queue
