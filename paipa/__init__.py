@@ -26,8 +26,10 @@ from ._options import ErrorPolicy, StepOptions
 from ._pipeline import Chain, Pipeline
 from ._run_result import RunResult
 from ._step import Processor, Skip, Step, StepKind
+from .threaded import AbstractStep, SkipEntry, funcstep, iterstep
 
 __all__ = [
+    "AbstractStep",
     "Backend",
     "BackendName",
     "BackgroundRun",
@@ -48,6 +50,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "Skip",
+    "SkipEntry",
     "Snapshot",
     "Step",
     "StepDecorator",
@@ -60,7 +63,9 @@ __all__ = [
     "combine_pipeline",
     "consume",
     "flatten",
+    "funcstep",
     "identity_step",
+    "iterstep",
     "step",
     "tally",
 ]
