@@ -70,7 +70,7 @@ __all__ = [
     "tally",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 # Tracebacks, reprs and the docs say paipa.Pipeline, not paipa._pipeline.Pipeline.
 for _public in (

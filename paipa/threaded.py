@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, cast
 
 from ._background import BackgroundRun
 from ._checks import instance_of
+from ._engine._blame import describe
 from ._engine._lifecycle import RunCancelled, RunState
 from ._pipeline import Pipeline as _ModernPipeline
 from .counter import Counter
@@ -590,7 +591,8 @@ class Pipeline:
         self._source: Iterable[Any] | None = None
         self._got_entries = False
         self._finished = False
-        self._background = False
+        self._watcher: threading.Thread | None = None
+        self._background_error: BaseException | None = None
         self._run: BackgroundRun[Any] | None = None
         self._failures: list[BaseException] = []
         self._lock = threading.Lock()
@@ -650,20 +652,38 @@ class Pipeline:
         if not background:
             self.run()
             return
-        if self._background:
+        if self._watcher is not None:
             raise RuntimeError("this pipeline is already running in the background")
-        self._start()
-        self._background = True
+        run = self._start()
+        self._background_error = None
+        self._watcher = threading.Thread(
+            target=self._watch, args=(run,), name="paipa.threaded background run", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, run: BackgroundRun[Any]) -> None:
+        """Wait for a background run, as 0.3's background thread did: call back on failure."""
+        try:
+            self._wait(run)
+        except BaseException as error:
+            self._background_error = error
+            logger.error(
+                "paipa.threaded: the background run failed (stop() raises it): %s",
+                describe(error),
+                exc_info=error,
+            )
 
     def stop(self) -> None:
         """Finish a background run and wait for it; raise its failure, if any."""
-        if not self._background:
+        watcher = self._watcher
+        if watcher is None:
             raise ValueError("No background thread running.")
-        self._background = False
         self.finish()
-        run = self._run
-        assert run is not None  # a background run has started
-        self._wait(run)
+        watcher.join()
+        self._watcher = None
+        error, self._background_error = self._background_error, None
+        if error is not None:
+            raise error
 
     def __enter__(self) -> Pipeline:
         self.run_forever(background=True)
