@@ -22,10 +22,10 @@ from typing import Any
 try:
     import tornado.httpserver
     import tornado.web
-except ImportError as missing:
+except ImportError as _missing:
     raise ImportError(
         "paipa.glue needs Tornado: pip install tornado (or 'paipa[tornado]')"
-    ) from missing
+    ) from _missing
 
 from . import threaded
 
