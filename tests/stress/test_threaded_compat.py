@@ -150,7 +150,9 @@ def test_random_threaded_pipelines_keep_the_0_3_promises(block: int) -> None:
         outputs: list[int] = []
         result: dict[str, BaseException | None] = {}
         runner = threading.Thread(
-            target=lambda case=case, outputs=outputs: result.update(error=run_case(case, outputs)),
+            target=lambda case=case, outputs=outputs, result=result: result.update(
+                error=run_case(case, outputs)
+            ),
             name="compat case",
             daemon=True,
         )
