@@ -383,12 +383,18 @@ class _Stage:
         self.step_options = {"workers": workers, "queue_size": queue_size}
 
     def __call__(self, items: Iterable[Any]) -> Iterator[Any]:
-        instance = self._work.claim()
-        if isinstance(instance, AbstractIterStep):
-            results = _iterate(instance, self._work, items)
-        else:
-            results = _serve(instance, self._work, items)
-        return self._work.pipeline._counted(results) if self._last else results
+        """Run one worker of the step over `items` (called in the worker's thread)."""
+        own, ident = self._work.pipeline._own_threads, threading.get_ident()
+        own.add(ident)
+        try:
+            instance = self._work.claim()
+            if isinstance(instance, AbstractIterStep):
+                results = _iterate(instance, self._work, items)
+            else:
+                results = _serve(instance, self._work, items)
+            yield from self._work.pipeline._counted(results) if self._last else results
+        finally:
+            own.discard(ident)  # thread idents are reused by later threads
 
 
 def _drain(outbox: list[Any]) -> list[Any]:
@@ -594,6 +600,8 @@ class Pipeline:
         self._watcher: threading.Thread | None = None
         self._background_error: BaseException | None = None
         self._run: BackgroundRun[Any] | None = None
+        self._own_threads: set[int] = set()
+        """The worker threads of the current run (a step calling `stop` must not wait)."""
         self._failures: list[BaseException] = []
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -654,15 +662,22 @@ class Pipeline:
             return
         if self._watcher is not None:
             raise RuntimeError("this pipeline is already running in the background")
-        run = self._start()
         self._background_error = None
-        self._watcher = threading.Thread(
-            target=self._watch, args=(run,), name="paipa.threaded background run", daemon=True
+        # Set before the run starts: a step may call stop() at once.
+        self._watcher = watcher = threading.Thread(
+            target=self._watch, name="paipa.threaded background run", daemon=True
         )
-        self._watcher.start()
+        try:
+            self._start()
+        except BaseException:
+            self._watcher = None
+            raise
+        watcher.start()
 
-    def _watch(self, run: BackgroundRun[Any]) -> None:
+    def _watch(self) -> None:
         """Wait for a background run, as 0.3's background thread did: call back on failure."""
+        run = self._run
+        assert run is not None  # started before this thread
         try:
             self._wait(run)
         except BaseException as error:
@@ -674,11 +689,17 @@ class Pipeline:
             )
 
     def stop(self) -> None:
-        """Finish a background run and wait for it; raise its failure, if any."""
+        """Finish a background run and wait for it; raise its failure, if any.
+
+        Called from a step of the run itself, it only finishes the input: the
+        run ends once the items already put are through.
+        """
         watcher = self._watcher
         if watcher is None:
             raise ValueError("No background thread running.")
         self.finish()
+        if threading.get_ident() in self._own_threads:
+            return  # from a step of the run: waiting would wait for itself; it ends by itself
         watcher.join()
         self._watcher = None
         error, self._background_error = self._background_error, None
@@ -737,6 +758,7 @@ class Pipeline:
         modern = _ModernPipeline(source) | steps
         with self._lock:
             self._failures = []
+            self._own_threads = set()
             run = modern.start(discard_outputs=True)
             self._run = run
             if self._finished and self._source is None:

@@ -378,9 +378,12 @@ def test_ctrl_c_stops_a_run_waiting_for_input(tmp_path: Any) -> None:
             import threading
             from paipa.threaded import Pipeline, funcstep
 
-            pipeline = Pipeline([(funcstep(str), 4), (funcstep(len), 2)])
+            def announce(item):
+                print("ready", flush=True)  # the run is going: run_forever() waits for more
+                return item
+
+            pipeline = Pipeline([(funcstep(announce), 4), (funcstep(len), 2)])
             pipeline.put("first")
-            print("ready", flush=True)
             try:
                 pipeline.run_forever()
             except KeyboardInterrupt:
@@ -395,3 +398,22 @@ def test_ctrl_c_stops_a_run_waiting_for_input(tmp_path: Any) -> None:
     assert child.stdout.readline() == "ready\n"
     stdout, stderr = interrupt(child, within=10)
     assert "interrupted 1" in stdout, stderr
+
+
+def test_stop_from_a_step_of_the_run_finishes_it_without_waiting_for_itself() -> None:
+    pipelines: list[Pipeline] = []
+    done = threading.Event()
+
+    def stopper(item: int) -> int:
+        if item == 3:
+            pipelines[0].stop()  # 0.3 deadlocked here
+            done.set()
+        return item
+
+    pipeline = Pipeline([(funcstep(stopper), 2)])
+    pipelines.append(pipeline)
+    pipeline.put_all(range(5))  # all in before the run starts: the stop cannot cut them off
+    pipeline.run_forever(background=True)
+    assert done.wait(10)
+    pipeline.stop()
+    assert pipeline.count == 5
