@@ -35,6 +35,7 @@ from ._checks import instance_of
 from ._engine._blame import describe
 from ._engine._lifecycle import RunCancelled, RunState
 from ._pipeline import Pipeline as _ModernPipeline
+from ._step import Step
 from .counter import Counter
 
 __all__ = [
@@ -325,7 +326,13 @@ def _parse(definition: object) -> tuple[type[AbstractStep], int, dict[str, Any]]
     workers: Any = parts[1]
     options: Any = parts[2] if len(parts) == 3 else {}
     if not is_step(step):
-        raise ValueError(f"Unknown step {step!r} in {definition!r}; {_STEP_DEFINITION}")
+        hint = _STEP_DEFINITION
+        if isinstance(step, Step):
+            hint = (
+                "this is a step of the new API: give it workers (step.with_options(workers=4)) "
+                "and compose it with | in a paipa.Pipeline instead"
+            )
+        raise ValueError(f"Unknown step {step!r} in {definition!r}; {hint}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"Invalid number of workers {workers!r} in {definition!r}")
     if not isinstance(options, dict):
