@@ -16,7 +16,6 @@ import sys
 import tarfile
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
