@@ -42,6 +42,8 @@ __all__ = [
     "AbstractIterStep",
     "AbstractStep",
     "Entry",
+    "FuncStep",
+    "IterStep",
     "NopTracker",
     "Pipeline",
     "SiblingInfo",
@@ -291,6 +293,12 @@ def _monotonic() -> float:
     import time
 
     return time.monotonic()
+
+
+FuncStep = AbstractStep
+"""The base of the classes `funcstep` makes (another name for `AbstractStep`)."""
+IterStep = AbstractIterStep
+"""The base of the classes `iterstep` makes (another name for `AbstractIterStep`)."""
 
 
 def funcstep(func: Callable[[Any], Any], base: type[AbstractStep] = AbstractStep) -> type[Any]:
@@ -635,6 +643,9 @@ class Pipeline:
         instance_of(iterable, Iterable, "put_iterable() takes an iterable")
         self._source = iterable
         self._got_entries = True
+
+    add_iterable = put_iterable
+    """`put_iterable` under the name 0.3's documentation used."""
 
     def finish(self) -> None:
         """Say that no more items will be put: the run ends once they are through."""

@@ -363,6 +363,16 @@ def test_the_new_pipeline_refuses_the_0_3_form_and_shows_both_ways_out() -> None
     assert paipa.Pipeline([(1, 2), (3, 4)]).collect() == [(1, 2), (3, 4)]  # data stays data
 
 
+def test_the_spellings_of_0_3_notes_work() -> None:
+    assert issubclass(funcstep(str), threaded.FuncStep)
+    assert issubclass(iterstep(iter), threaded.IterStep)
+    seen, keep = collector()
+    pipeline = Pipeline([(keep, 1)])
+    pipeline.add_iterable("ab")
+    pipeline.run()
+    assert sorted(seen) == ["a", "b"]
+
+
 def test_top_level_names_of_0_3_still_import() -> None:
     assert paipa.AbstractStep is threaded.AbstractStep
     assert paipa.SkipEntry is threaded.SkipEntry
