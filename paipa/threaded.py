@@ -20,11 +20,13 @@ the other.
 
 from __future__ import annotations
 
+import atexit
 import enum
 import logging
 import queue
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
@@ -578,8 +580,9 @@ class Pipeline:
 
     Keywords other than those below are passed to each step's constructor
     (``max_retries``, ``threshold``, ``tracker``; the rest lands in the step's
-    ``options``). `daemon` is accepted and has no effect: the engine's threads
-    never keep the interpreter from exiting.
+    ``options``). A background run still going when the program ends is
+    finished first (the input ends, what was put goes through), as in 0.3;
+    with ``daemon=True`` the program ends at once and the run's items are lost.
     """
 
     def __init__(
@@ -691,6 +694,8 @@ class Pipeline:
             self._watcher = None
             raise
         watcher.start()
+        if not self._daemon:
+            _FINISH_AT_EXIT.add(self)
 
     def _watch(self) -> None:
         """Wait for a background run, as 0.3's background thread did: call back on failure."""
@@ -715,6 +720,7 @@ class Pipeline:
         watcher = self._watcher
         if watcher is None:
             raise ValueError("No background thread running.")
+        _FINISH_AT_EXIT.discard(self)
         self.finish()
         if threading.get_ident() in self._own_threads:
             return  # from a step of the run: waiting would wait for itself; it ends by itself
@@ -734,6 +740,8 @@ class Pipeline:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._watcher is None:
+            return  # stopped inside the block already
         if exc_value is None:
             self.stop()
             return
@@ -852,3 +860,16 @@ class Pipeline:
 
 
 _BROKEN = frozenset({RunState.CANCELLING, RunState.FAILED, RunState.CANCELLED})
+
+_FINISH_AT_EXIT: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+"""Background runs of pipelines made without ``daemon=True``: finished when Python exits."""
+
+
+@atexit.register
+def _finish_background_runs() -> None:
+    """Let background runs finish what they were given before the program ends, as in 0.3."""
+    for pipeline in list(_FINISH_AT_EXIT):
+        try:
+            pipeline.stop()
+        except Exception:
+            logger.exception("paipa.threaded: a background run failed as the program ended")
