@@ -675,3 +675,37 @@ def test_a_ctrl_c_before_cancel_takes_effect_still_ends_the_run(
     assert call_within(WAIT, cancel_run) == "interrupted"
     assert run.state.name == "CANCELLED"
     assert not paipa_threads()
+
+
+@pytest.mark.timeout(30)
+def test_a_run_flag_wakes_waiters_whenever_it_is_set() -> None:
+    from paipa._engine._lifecycle import Flag
+
+    flag = Flag()
+    assert not flag.is_set()
+    assert not flag.wait(0.001)  # nobody sets it: the wait times out
+    flag.set()
+    assert flag.is_set()
+    assert flag.wait(0)  # set: no wait at all
+    assert Flag().wait(0) is False
+
+    # Many waiters, some starting before and some racing with set(): all wake.
+    for _ in range(200):
+        flag = Flag()
+        ready = threading.Barrier(5)
+        woke: list[bool] = []
+
+        def waiter(
+            flag: Flag = flag, ready: threading.Barrier = ready, woke: list[bool] = woke
+        ) -> None:
+            ready.wait()
+            woke.append(flag.wait(10))
+
+        threads = [threading.Thread(target=waiter) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        flag.set()
+        for thread in threads:
+            thread.join(10)
+        assert woke == [True] * 4
