@@ -8,11 +8,11 @@ from typing import Any, cast, overload
 
 from ._checks import is_iterable
 from ._debug._debugger import PipelineRuntimeDebugger
-from ._engine._blame import Site, add_note
+from ._engine._blame import RAISED_IN, Site, add_note
 from ._engine._context import RunContext
+from ._engine._inline import is_inert
 from ._engine._recorder import Recorder
 from ._pipeline import Pipeline, to_steps
-from ._source import Source
 from ._step import Step, as_step
 
 __all__ = ["combine_pipeline"]
@@ -61,13 +61,9 @@ def combine_pipeline(
             "debugger must be a paipa.PipelineRuntimeDebugger (or an object with "
             f"{', '.join(_DEBUGGER_HOOKS)} methods, as in paipa 0.3), got {debugger!r}"
         )
-    if is_iterable(source):
+    if not callable(source):  # as in 0.3: a callable source makes a function, else nest now
         combined: Iterator[Any] = _combine(source, members, debugger)
         return combined
-    if not callable(source):
-        raise TypeError(
-            f"combine_pipeline() needs an iterable or a callable source, got {source!r}"
-        )
     produce = source
 
     def run_pipeline(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -91,9 +87,10 @@ def _combine(source: Any, members: list[Member], debugger: object) -> Any:
     if isinstance(debugger, PipelineRuntimeDebugger):
         return _debugged(source, members, debugger)
     hooks: Any = debugger
+    places = _Places(source, members)
     nested: Any = hooks.head(source)
     for member in members:
-        nested = _apply(member, hooks.track(nested))
+        nested = _apply(member, hooks.track(nested), places)
     return hooks.report(hooks.tail(hooks.track(nested)))
 
 
@@ -114,12 +111,13 @@ def _members(steps: Iterable[Any]) -> list[Member]:
     return members
 
 
-def _apply(member: Member, upstream: Any) -> Any:
+def _apply(member: Member, upstream: Any, places: _Places) -> Any:
     """Return what `member` makes of `upstream`: its call, or a run of paipa's engine."""
     if isinstance(member, FunctionType):
         return member(upstream)
     if member.kind == "iterator" and member.workers is None:
         return member.function(upstream)
+    places.engine = True
     return iter(Pipeline(upstream) | member)
 
 
@@ -127,28 +125,56 @@ def _as_step(member: Member) -> Step[Any, Any]:
     return member if isinstance(member, Step) else as_step(member)
 
 
-def _name_step(error: BaseException, members: list[Member], position: int) -> None:
-    """Note on `error` that it was raised in the step at `position` (from 1)."""
-    step = _as_step(members[position - 1])
-    add_note(error, Site(step.name, position, len(members), step.kind))
+class _Places:
+    """Which step each generator of a nested pipeline runs, to name the step an error came from.
+
+    A step's output that is a generator is known by its frame; one that is an
+    iterator without a frame of its own (``map``, itertools) is handed on
+    inside a one-line generator, whose frame stands for it. Reading a list or
+    a range cannot fail: those are handed on as they are.
+    """
+
+    def __init__(self, source: Any, members: list[Member]) -> None:
+        self.source = source
+        self.members = members
+        self.frames: dict[FrameType | None, int] = {}
+        self.engine = False
+        """Whether a step ran on paipa's engine (whose notes number its own steps)."""
+
+    def place(self, output: Any, position: int) -> Any:
+        """Return `output` (or its stand-in) known as the output of the step at `position`."""
+        if _is_a(output, GeneratorType):
+            self.frames[output.gi_frame] = position
+            return output
+        if _is_a(output, Iterator) and not is_inert(output):
+            guarded: Any = _guarded(output)
+            self.frames[guarded.gi_frame] = position
+            return guarded
+        return output
+
+    def name(self, error: BaseException, position: int | None = None) -> None:
+        """Note on `error` the step it came from: `position`, or found in its traceback."""
+        if position is None:
+            traceback = error.__traceback__
+            while traceback is not None:  # the innermost frame of a step's generator wins
+                found = self.frames.get(traceback.tb_frame)
+                position = position if found is None else found
+                traceback = traceback.tb_next
+            if position is None:
+                return
+        if self.engine:  # an engine run in between numbered its steps its own way
+            notes: list[str] = getattr(error, "__notes__", [])
+            notes[:] = [text for text in notes if not text.startswith(RAISED_IN)]
+        if position == 0:
+            name = str(getattr(self.source, "__name__", type(self.source).__name__))
+            add_note(error, Site(name, 0, 0))
+            return
+        step = _as_step(self.members[position - 1])
+        add_note(error, Site(step.name, position, len(self.members), step.kind))
 
 
-def _nested(source: Any, members: list[Member]) -> Any:
-    """Call each step on the previous result; note a step's errors with its name."""
-    result: Any = source
-    frames: dict[FrameType | None, int] = {}  # the frames of the generators steps returned
-    for position, member in enumerate(members, 1):
-        try:
-            output: Any = _apply(member, result)
-        except BaseException as error:
-            _name_step(error, members, position)
-            raise
-        if output is not result and _is_a(output, GeneratorType):
-            frames[output.gi_frame] = position
-        result = output
-    if result is source or not _is_a(result, Iterator):
-        return result  # the source itself, or a step's list: returned as they are, as in 0.3
-    return _noted(result, members, frames)
+def _guarded(iterator: Iterator[Any]) -> Iterator[Any]:
+    yield from iterator
 
 
 def _is_a(value: object, kind: type) -> bool:
@@ -156,20 +182,31 @@ def _is_a(value: object, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def _noted(
-    iterator: Iterator[Any], members: list[Member], frames: dict[FrameType | None, int]
-) -> Iterator[Any]:
+def _nested(source: Any, members: list[Member]) -> Any:
+    """Call each step on the previous result; note a step's errors with its name."""
+    if not members:
+        return source
+    places = _Places(source, members)
+    result: Any = places.place(source, 0)
+    for position, member in enumerate(members, 1):
+        try:
+            output: Any = _apply(member, result, places)
+        except BaseException as error:
+            places.name(error, position)
+            raise
+        if output is not result:
+            result = places.place(output, position)
+    if result is source or not _is_a(result, Iterator):
+        return result  # the source itself, or a step's list: returned as they are, as in 0.3
+    return _noted(result, places)
+
+
+def _noted(iterator: Iterator[Any], places: _Places) -> Iterator[Any]:
     """Yield from `iterator` (``send`` and ``close`` pass through); name the failing step."""
     try:
         yield from iterator
     except Exception as error:
-        position = None
-        traceback = error.__traceback__
-        while traceback is not None:  # the innermost frame of a step's generator wins
-            position = frames.get(traceback.tb_frame, position)
-            traceback = traceback.tb_next
-        if position is not None:
-            _name_step(error, members, position)
+        places.name(error)
         raise
 
 
@@ -177,29 +214,30 @@ def _debugged(
     source: Any, members: list[Member], debugger: PipelineRuntimeDebugger
 ) -> Iterator[Any]:
     """Nest as `_nested` does, each step measured; a step returning its input gets no line."""
-    tracked = _Tracked(source)
+    places = _Places(source, members)
+    tracked = _Tracked(places.place(source, 0), source)
     current = tracked.output(0)
     for position, member in enumerate(members, 1):
         try:
-            output = _apply(member, current)
+            output = _apply(member, current, places)
         except BaseException as error:
-            _name_step(error, members, position)
+            places.name(error, position)
             raise
         if output is current:  # it did nothing: not a step of its own in the report
             continue
-        current = tracked.add(_as_step(member), output)
-    return tracked.observed(debugger)
+        current = tracked.add(_as_step(member), places.place(output, position))
+    return tracked.observed(debugger, places)
 
 
 class _Tracked:
     """The outputs of a debugged `combine_pipeline`: measured once the run starts."""
 
-    def __init__(self, source: Any) -> None:
-        self._source = Source(source)
+    def __init__(self, source: Any, original: Any) -> None:
+        self._name = str(getattr(original, "__name__", type(original).__name__))
+        self._total = len(original) if isinstance(original, Sized) else None
         self._members: list[Step[Any, Any]] = []
         self._raw: list[Any] = [source]
         self._measured: list[Iterator[Any]] = []
-        self._counter: Any = None
 
     def add(self, member: Step[Any, Any], output: Any) -> Iterator[Any]:
         """Record `output` as the next step's; return its measured stand-in."""
@@ -211,19 +249,26 @@ class _Tracked:
         """Yield the measured output at `position`, once the run has started."""
         yield from self._measured[position]
 
-    def observed(self, debugger: PipelineRuntimeDebugger) -> Iterator[Any]:
-        """Measure the whole run, reporting to `debugger`'s reporters as it goes."""
-        total = len(self._source.value) if isinstance(self._source.value, Sized) else None
-        recorder = Recorder(self._members, (self._source.name, total), {})
+    def observed(self, debugger: PipelineRuntimeDebugger, places: _Places) -> Iterator[Any]:
+        """Measure the whole run, reporting to `debugger`'s reporters as it goes.
+
+        A value sent in is ignored, as 0.3's debugger did.
+        """
+        recorder = Recorder(self._members, (self._name, self._total), {})
         counter = debugger.call_counter
-        with debugger._observe(recorder, RunContext()):  # pyright: ignore[reportPrivateUsage]
-            boundary = None
-            for position, raw in enumerate(self._raw):
-                items, boundary = recorder.measure(position, iter(raw), boundary)
-                if counter is not None:
-                    items = _counting_calls(items, counter, recorder, position)
-                self._measured.append(items)
-            yield from self.output(len(self._raw) - 1)
+        try:
+            with debugger._observe(recorder, RunContext()):  # pyright: ignore[reportPrivateUsage]
+                boundary = None
+                for position, raw in enumerate(self._raw):
+                    items, boundary = recorder.measure(position, iter(raw), boundary)
+                    if counter is not None:
+                        items = _counting_calls(items, counter, recorder, position)
+                    self._measured.append(items)
+                for item in self.output(len(self._raw) - 1):  # noqa: UP028 (send() ignored)
+                    yield item
+        except Exception as error:
+            places.name(error)
+            raise
 
 
 def _counting_calls(
