@@ -55,12 +55,16 @@ def _threaded_steps(source: object) -> bool:
     if type(source) is not list or not source:
         return False
     first = cast("list[object]", source)[0]
-    return (
+    if not (
         isinstance(first, tuple)
         and len(first) in (2, 3)  # pyright: ignore[reportUnknownArgumentType]
         and isinstance(first[0], type)
         and isinstance(first[1], int)
-    )
+    ):
+        return False
+    from .threaded import AbstractStep  # only for lists that look like it
+
+    return issubclass(first[0], AbstractStep)
 
 
 class Pipeline(Generic[T_co]):

@@ -33,14 +33,16 @@ def is_iterable(value: object) -> bool:
 def recursive_flatten(elements: Iterable[Any]) -> Iterator[Any]:
     """Yield the items of `elements`, and of nested iterables at any depth (not strings).
 
+    Bytes are iterables of ints here, as they were in paipa 0.3.
+
     ```pycon
-    >>> list(recursive_flatten([1, [2, [3, (4,)]], "ab"]))
-    [1, 2, 3, 4, 'ab']
+    >>> list(recursive_flatten([1, [2, [3, (4,)]], "ab", b"c"]))
+    [1, 2, 3, 4, 'ab', 99]
 
     ```
     """
     for element in elements:
-        if is_iterable(element) and not isinstance(element, (str, bytes)):
+        if is_iterable(element) and not isinstance(element, str):
             yield from recursive_flatten(element)
         else:
             yield element

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, cast
 from ._background import BackgroundRun
 from ._checks import instance_of
 from ._engine._blame import describe
+from ._engine._channel import Cancelled
 from ._engine._lifecycle import RunCancelled, RunState
 from ._pipeline import Pipeline as _ModernPipeline
 from ._step import Step
@@ -414,6 +415,18 @@ class _Stage:
             own.discard(ident)  # thread idents are reused by later threads
 
 
+class _Relay:
+    """A thread moving items from a user's bounded ``in_queue`` into the engine's queues."""
+
+    __name__ = "in_queue"
+
+    def __init__(self, queue_size: int) -> None:
+        self.step_options = {"workers": 1, "queue_size": queue_size}
+
+    def __call__(self, items: Iterable[Any]) -> Iterator[Any]:
+        return iter(items)
+
+
 def _drain(outbox: list[Any]) -> list[Any]:
     """Return what `outbox` holds and empty it."""
     taken = outbox[:]
@@ -437,9 +450,11 @@ def _serve(instance: AbstractStep, work: _Work, items: Iterable[Any]) -> Iterato
     limit = 1 if len(work.instances) > 1 else 64
     pending: deque[Any] = deque()
     again = work.again
-    instance.thread_initialize()
-    ended = False
+    cancelling = work.pipeline._cancelling
+    ended = initialized = False
     try:
+        instance.thread_initialize()
+        initialized = True
         while True:
             try:
                 entry = again.popleft()
@@ -464,6 +479,8 @@ def _serve(instance: AbstractStep, work: _Work, items: Iterable[Any]) -> Iterato
                     if type(value) is _Meta
                     else Entry(Types.regular, value, 0)
                 )
+            if cancelling():  # a failure elsewhere, or Ctrl-C: no more work for this run
+                raise Cancelled
             _process(instance, entry)
             if outbox:
                 yield from _drain(outbox)
@@ -471,7 +488,7 @@ def _serve(instance: AbstractStep, work: _Work, items: Iterable[Any]) -> Iterato
         instance._pass_on(Entry(Types.sentry, None, None))
         yield from _drain(outbox)
     finally:
-        _shut_down(instance, work, ended)
+        _shut_down(instance, work, ended, initialized)
 
 
 def _next_or_nothing(items: Iterator[Any]) -> list[Any]:
@@ -533,17 +550,25 @@ def _tell(tracker: Any, hook: str, instance: AbstractStep) -> None:
 def _iterate(instance: AbstractIterStep, work: _Work, items: Iterable[Any]) -> Iterator[Any]:
     """One worker of an iterator step: ``process(iterator)``, yielding what it yields."""
     outbox = _outbox(instance)
+    again = work.again
+    cancelling = work.pipeline._cancelling
 
     def pull() -> Iterator[Any]:
         for value in items:
+            while again:  # re-enqueued entries first (reenqueue(), _retry())
+                yield from _payloads(again)
+            if cancelling():
+                raise Cancelled
             if type(value) is _Meta:
                 instance._pass_on(Entry(Types.meta, value.payload, None))
             else:
                 yield value
+        yield from _payloads(again)
 
-    instance.thread_initialize()
-    ended = False
+    ended = initialized = False
     try:
+        instance.thread_initialize()
+        initialized = True
         results = instance.process(pull()) or ()
         for value in results:
             instance._pass_on(Entry(Types.regular, value, 0))
@@ -552,21 +577,38 @@ def _iterate(instance: AbstractIterStep, work: _Work, items: Iterable[Any]) -> I
         instance._pass_on(Entry(Types.sentry, None, None))
         yield from _drain(outbox)
     finally:
-        _shut_down(instance, work, ended)
+        _shut_down(instance, work, ended, initialized)
 
 
-def _shut_down(instance: AbstractStep, work: _Work, ended: bool) -> None:
-    """Run the shutdown hooks of a worker that ended (or was stopped, if not `ended`)."""
+def _payloads(again: deque[Entry]) -> Iterator[Any]:
+    """Yield the payloads of the re-enqueued entries (an iterator step takes them again)."""
+    while True:
+        try:
+            entry = again.popleft()
+        except IndexError:
+            return
+        yield entry.payload
+
+
+def _shut_down(instance: AbstractStep, work: _Work, ended: bool, initialized: bool) -> None:
+    """Run the shutdown hooks of a worker that ended (or was stopped, if not `ended`).
+
+    A failing hook fails the run, as a failing item does (the other workers
+    finish their items first); while the run is being stopped it is logged.
+    """
     last = work.end(instance)
-    try:
-        instance.thread_shutdown()
-        if last:
-            instance.step_shutdown()
-    except Exception:
-        if ended:
-            raise
-        # The run is being stopped by another error or a cancel: do not hide it.
-        logger.error("paipa.threaded: shutdown hook of %s failed", instance.name, exc_info=True)
+    for hook, due in ((instance.thread_shutdown, initialized), (instance.step_shutdown, last)):
+        if not due:
+            continue
+        try:
+            hook()
+        except Exception:
+            if ended:
+                work.pipeline._record(sys.exc_info(), f"{work.name} ({hook.__name__})")
+            else:  # stopped by another error, a cancel or Ctrl-C: do not hide that
+                logger.error(
+                    "paipa.threaded: %s() of %s failed", hook.__name__, instance.name, exc_info=True
+                )
 
 
 class Pipeline:
@@ -641,9 +683,13 @@ class Pipeline:
         self._check_alive("put_meta()")
         self._in_queue.put(_Meta(element))
 
-    def put_iterable(self, iterable: Iterable[Any], **_: Any) -> None:
+    def put_iterable(self, iterable: Iterable[Any], **options: Any) -> None:
         """Read the items from `iterable`, lazily, as the run goes (the queue is not read)."""
         instance_of(iterable, Iterable, "put_iterable() takes an iterable")
+        if options:
+            raise TypeError(f"put_iterable() takes no options, got {options!r}")
+        if self._source is not None:
+            raise RuntimeError("put_iterable() was called already: a pipeline reads one iterable")
         self._source = iterable
         self._got_entries = True
 
@@ -724,7 +770,14 @@ class Pipeline:
         self.finish()
         if threading.get_ident() in self._own_threads:
             return  # from a step of the run: waiting would wait for itself; it ends by itself
-        watcher.join()
+        try:
+            watcher.join()
+        except BaseException:  # Ctrl-C while waiting: cancel the run, as run() does
+            if self._run is not None:
+                self._run.cancel()
+            watcher.join()
+            self._watcher = None
+            raise
         self._watcher = None
         error, self._background_error = self._background_error, None
         if error is not None:
@@ -758,7 +811,12 @@ class Pipeline:
 
     def _start(self) -> BackgroundRun[Any]:
         """Make the step instances, call their setup hooks, and start the engine's run."""
-        stages: list[_Stage] = []
+        if self._run is not None and not self._run.state.ended:
+            raise RuntimeError(
+                "this pipeline is already running: wait for its run to end (the end of run(), "
+                "or stop()) before starting another"
+            )
+        stages: list[Any] = []
         for definition in self.steps:
             step, workers, step_options = _parse(definition)
             self.counter.init(step.__name__)
@@ -780,6 +838,10 @@ class Pipeline:
             last = len(stages) == len(self.steps) - 1
             stages.append(_Stage(work, workers, max(1, int(siblings[0]._threshold)), last))
         source: Any = self._in_queue if self._source is None else self._source
+        if self._source is None and self._in_queue.maxsize > 0:
+            # A step may put into its own pipeline's bounded queue: a thread of its own
+            # empties it into the engine's queues, as 0.3's converter thread did.
+            stages.insert(0, _Relay(max(1, int(self.options.get("threshold", 64)))))
         steps: list[Any] = [*stages] if stages else [self._counted]
         modern = _ModernPipeline(source) | steps
         with self._lock:

@@ -108,6 +108,26 @@ class Evens:
         return self.process(numbers)
 
 
+class Settings:
+    """A source 0.3 handed to the first step as it is: not iterable, not callable."""
+
+    first, last = 2, 5
+
+
+def read_settings(settings: Settings) -> range:
+    return range(settings.first, settings.last)
+
+
+class Both:
+    """Callable and iterable: 0.3 called it (a factory) rather than iterating it."""
+
+    def __call__(self, start: int) -> range:
+        return range(start, start + 2)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([100])
+
+
 def counted(numbers: Iterable[int]) -> Iterator[int]:
     yield from numbers
 
@@ -131,6 +151,11 @@ CASES: dict[str, tuple[Any, Callable[[ModuleType], list[Any]]]] = {
     "an empty source": ([], lambda m: [doubled, m.chunk(2)]),
     "a generator source": ((n for n in range(4)), lambda m: [doubled]),
     "a callable source": (range, lambda m: [doubled, m.chunk(2)]),
+    "a source that is not iterable": (Settings(), lambda m: [read_settings, doubled]),
+    "None and no steps": (None, lambda m: []),
+    "a source both callable and iterable": (Both(), lambda m: [doubled]),
+    "a map object as source": (map(int, "123"), lambda m: [doubled]),
+    "a step returning a map object": ("12x", lambda m: [lambda text: map(int, text)]),
 }
 
 
@@ -153,6 +178,9 @@ def test_the_same_inputs_give_what_0_3_3_gave(original: ModuleType, name: str) -
     if name == "a generator source":  # one-shot: each library gets its own
         theirs = outcome(lambda: original.combine_pipeline((n for n in range(4)), steps(original)))
         ours = outcome(lambda: paipa.combine_pipeline((n for n in range(4)), steps(paipa)))
+    elif name == "a map object as source":
+        theirs = outcome(lambda: original.combine_pipeline(map(int, "123"), steps(original)))
+        ours = outcome(lambda: paipa.combine_pipeline(map(int, "123"), steps(paipa)))
     else:
         theirs = outcome(lambda: original.combine_pipeline(source, steps(original)))
         ours = outcome(lambda: paipa.combine_pipeline(source, steps(paipa)))

@@ -224,3 +224,48 @@ def test_the_0_3_helpers_work_as_before() -> None:
     assert list(recursive_flatten([1, [2, [3, (4,)]], "ab"])) == [1, 2, 3, 4, "ab"]
     assert is_iterable("x")
     assert not is_iterable(3)
+
+
+def test_notes_name_the_right_step_whatever_the_steps_return() -> None:
+    def source() -> Iterator[str]:
+        yield "1"
+        raise OSError("the source broke")
+
+    def parse(texts: Iterable[str]) -> Iterator[int]:
+        for text in texts:
+            yield int(text)
+
+    with pytest.raises(OSError) as raised:
+        list(combine_pipeline(source(), [parse, doubled]))
+    assert raised.value.__notes__ == ["paipa: raised in the source 'source'"]
+
+    steps = [lambda texts: map(int, texts), doubled]  # the error is inside map, step 1
+    with pytest.raises(ValueError, match="invalid literal") as raised_map:
+        list(combine_pipeline(["1", "x"], steps))
+    assert raised_map.value.__notes__ == ["paipa: raised in step '<lambda>' (1 of 2, iterator)"]
+
+    @paipa.step.map
+    def fragile(n: int) -> int:
+        if n == 4:
+            raise KeyError(n)
+        return n
+
+    with pytest.raises(KeyError) as raised_engine:
+        list(combine_pipeline(range(5), [doubled, fragile, doubled]))
+    assert raised_engine.value.__notes__ == ["paipa: raised in step 'fragile' (2 of 3, map)"]
+
+
+def test_a_debugged_pipeline_ignores_sent_values_and_names_failing_steps() -> None:
+    def breaks_on_four(numbers: Iterable[int]) -> Iterator[int]:
+        for n in numbers:
+            if n == 4:
+                raise KeyError(n)
+            yield n
+
+    observed = paipa.PipelineRuntimeDebugger(reporters=[paipa.CallbackReporter(lambda _: None)])
+    generator = combine_pipeline(range(5), [doubled, breaks_on_four], debugger=observed)
+    assert next(generator) == 0
+    assert generator.send("ignored, as in 0.3") == 2
+    with pytest.raises(KeyError) as raised:
+        list(generator)
+    assert raised.value.__notes__ == ["paipa: raised in step 'breaks_on_four' (2 of 2, iterator)"]

@@ -453,7 +453,6 @@ def test_a_background_run_left_going_is_finished_when_the_program_ends(tmp_path:
         pipeline = Pipeline([(funcstep(store), 2)])
         pipeline.run_forever(background=True)
         pipeline.put_all(range(20))
-        print("end of the script", flush=True)
         """,
     )
     assert result.returncode == 0, result.stderr
@@ -485,3 +484,171 @@ def test_stop_inside_the_with_block_is_not_an_error() -> None:
         pipeline.put(1)
         pipeline.stop()
     assert seen == [1]
+
+
+def test_a_failure_downstream_stops_a_one_worker_step_at_its_next_item() -> None:
+    processed: list[int] = []
+    pipelines: list[Pipeline] = []
+
+    def slow(item: int) -> int:
+        processed.append(item)
+        if item == 1:  # hold until the run is being cancelled by the failure below
+            while pipelines[0].alive:
+                threading.Event().wait(0.001)
+        return item
+
+    def crash(items: Iterator[int]) -> Iterator[int]:
+        for item in items:
+            raise Flaky(item)
+        yield from ()
+
+    pipeline = Pipeline([(funcstep(slow), 1), (iterstep(crash), 1)], max_retries=0)
+    pipelines.append(pipeline)
+    pipeline.put_iterable(range(100))
+    with pytest.raises(Flaky):
+        pipeline.run()
+    assert processed == [0, 1]  # not the rest of a 64-item batch
+
+
+def test_items_an_iterator_step_reenqueues_come_back_to_it() -> None:
+    class Twice(threaded.AbstractIterStep):
+        def process(self, entry: Iterator[int]) -> Iterator[int]:
+            seen: set[int] = set()
+            for item in entry:
+                if item % 2 and item not in seen:
+                    seen.add(item)
+                    self.reenqueue(item)
+                    continue
+                yield item
+
+    seen, keep = collector()
+    pipeline = Pipeline([(Twice, 1), (keep, 1)])
+    pipeline.put_iterable(range(10))
+    pipeline.run()
+    assert sorted(seen) == list(range(10))
+
+
+def test_a_step_feeding_its_own_bounded_in_queue_does_not_deadlock() -> None:
+    source: queue.Queue[int] = queue.Queue(maxsize=1)
+    pipelines: list[Pipeline] = []
+
+    def spread(item: int) -> int:
+        if item < 20:
+            pipelines[0].put(item + 10)
+            pipelines[0].put(item + 11)
+        return item
+
+    seen, keep = collector()
+    pipeline = Pipeline([(funcstep(spread), 1), (keep, 1)], in_queue=source)
+    pipelines.append(pipeline)
+    pipeline.run_forever(background=True)
+    pipeline.put(0)
+    while len(seen) < 7:  # 0 -> 10, 11 -> 20, 21, 21, 22: all end below 30
+        threading.Event().wait(0.001)
+    pipeline.stop()
+    assert sorted(seen) == [0, 10, 11, 20, 21, 21, 22]
+
+
+def test_a_second_run_while_one_goes_on_is_refused() -> None:
+    seen, keep = collector()
+    pipeline = Pipeline([(keep, 1)])
+    pipeline.run_forever(background=True)
+    with pytest.raises(RuntimeError, match="already running"):
+        pipeline.run()
+    pipeline.put(1)
+    pipeline.stop()
+    assert seen == [1]
+
+
+def test_hooks_failing_at_the_end_fail_the_run_after_the_items_are_through() -> None:
+    calls: list[str] = []
+
+    class Fragile(AbstractStep):
+        def thread_initialize(self) -> None:
+            if self.sibling.index == 1:
+                raise ConnectionError("cannot connect")
+
+        def thread_shutdown(self) -> None:
+            calls.append(f"thread_shutdown {self.sibling.index}")
+
+        def step_shutdown(self) -> None:
+            calls.append("step_shutdown")
+
+        def process(self, entry: int) -> int:
+            return entry
+
+    pipeline = Pipeline([(Fragile, 2)])
+    pipeline.put_iterable(range(5))
+    with pytest.raises(ConnectionError):
+        pipeline.run()
+    assert "step_shutdown" in calls  # the step's own cleanup still runs
+    assert "thread_shutdown 1" not in calls  # that worker never started
+
+    class Closing(AbstractStep):
+        def thread_shutdown(self) -> None:
+            if self.sibling.index == 0:
+                raise OSError("close failed")
+
+        def process(self, entry: int) -> int:
+            return entry
+
+    seen, keep = collector()
+    pipeline = Pipeline([(Closing, 2), (keep, 1)])
+    pipeline.put_iterable(range(50))
+    with pytest.raises(OSError, match="close failed") as raised:
+        pipeline.run()
+    assert sorted(seen) == list(range(50))  # the other worker finished its items first
+    assert "thread_shutdown" in raised.value.__notes__[0]
+
+
+def test_put_iterable_takes_one_iterable_and_no_options() -> None:
+    pipeline = Pipeline([(funcstep(str), 1)])
+    with pytest.raises(TypeError, match="no options"):
+        pipeline.put_iterable([1], size=3)
+    pipeline.put_iterable([1])
+    with pytest.raises(RuntimeError, match="called already"):
+        pipeline.put_iterable([2])
+
+
+def test_ctrl_c_while_stop_waits_cancels_the_run(tmp_path: Any) -> None:
+    script = tmp_path / "stopping.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import threading
+            from paipa.threaded import Pipeline, funcstep
+
+            never = threading.Event()
+            main = threading.main_thread().ident
+
+            def waiting_in_stop():
+                frame = sys._current_frames().get(main)
+                while frame is not None and frame.f_code.co_name != "stop":
+                    frame = frame.f_back
+                return frame is not None
+
+            def stuck(item):
+                while not waiting_in_stop():
+                    never.wait(0.001)
+                print("ready", flush=True)
+                never.wait(1)  # a slow item: Ctrl-C cannot cut it short, only what follows
+
+            pipeline = Pipeline([(funcstep(stuck), 1), (funcstep(str), 1)])
+            pipeline.put(1)
+            pipeline.put(2)
+            pipeline.run_forever(background=True)
+            try:
+                pipeline.stop()
+            except KeyboardInterrupt:
+                print("interrupted", pipeline.alive, flush=True)
+            """
+        )
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "ready\n"
+    stdout, stderr = interrupt(child, within=10)
+    assert "interrupted False" in stdout, stderr
