@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, Unpack, final, overload
+from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, Unpack, cast, final, overload
 
 from ._options import StepOptions, check_options
 from ._step import Processor, Step, StepKind, make_step
@@ -12,7 +12,28 @@ __all__ = ["StepDecorator", "step"]
 
 A = TypeVar("A")
 B = TypeVar("B")
+R = TypeVar("R")
+First_contra = TypeVar("First_contra", contravariant=True)
+Result_co = TypeVar("Result_co", covariant=True)
+Returns_co = TypeVar("Returns_co", covariant=True)
 P = ParamSpec("P")
+
+
+# pyright asks for a covariant First_contra, mypy for a contravariant one (it is
+# the type of a parameter); the protocol is only ever matched, never assigned.
+class _Function(Protocol[First_contra, Result_co, P, Returns_co]):  # pyright: ignore[reportInvalidTypeVarUse]
+    """A function as the decorators see it: the data, and its whole signature.
+
+    The two overloads are two views of the same function: the first binds the
+    type of the data parameter and of the result the step works with, the
+    second the whole call signature, parameter names included, which the step
+    keeps for direct calls (``Concatenate`` would make the data positional-only).
+    """
+
+    @overload
+    def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Returns_co: ...
 
 
 class _Options:
@@ -37,9 +58,9 @@ class _IteratorDecorator(_Options):
     def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
     @overload
     def __call__(
-        self, function: Callable[Concatenate[Iterable[A], P], Iterable[B]], /
-    ) -> Step[A, B]: ...
-    def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any]:
+        self, function: _Function[Iterable[A], Iterable[B], P, R], /
+    ) -> Step[A, B, P, R]: ...
+    def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
         return self.make(function)
 
 
@@ -48,8 +69,8 @@ class _MapDecorator(_Options):
 
     kind: ClassVar[StepKind] = "map"
 
-    def __call__(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]:
-        return self.make(function)
+    def __call__(self, function: _Function[A, B, P, R], /) -> Step[A, B, P, R]:
+        return cast("Step[A, B, P, R]", self.make(function))
 
 
 class _FilterDecorator(_Options):
@@ -57,8 +78,8 @@ class _FilterDecorator(_Options):
 
     kind: ClassVar[StepKind] = "filter"
 
-    def __call__(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]:
-        return self.make(function)
+    def __call__(self, function: _Function[A, object, P, R], /) -> Step[A, A, P, R]:
+        return cast("Step[A, A, P, R]", self.make(function))
 
 
 class _FlatMapDecorator(_Options):
@@ -66,8 +87,8 @@ class _FlatMapDecorator(_Options):
 
     kind: ClassVar[StepKind] = "flat_map"
 
-    def __call__(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]:
-        return self.make(function)
+    def __call__(self, function: _Function[A, Iterable[B], P, R], /) -> Step[A, B, P, R]:
+        return cast("Step[A, B, P, R]", self.make(function))
 
 
 def _decorate(
@@ -102,8 +123,8 @@ class StepDecorator:
     def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
     @overload
     def __call__(
-        self, function: Callable[Concatenate[Iterable[A], P], Iterable[B]], /
-    ) -> Step[A, B]: ...
+        self, function: _Function[Iterable[A], Iterable[B], P, R], /
+    ) -> Step[A, B, P, R]: ...
     @overload
     def __call__(self, /, **options: Unpack[StepOptions]) -> _IteratorDecorator: ...
     def __call__(
@@ -113,7 +134,7 @@ class StepDecorator:
         return _decorate(function, _IteratorDecorator, options)
 
     @overload
-    def map(self, function: Callable[Concatenate[A, P], B], /) -> Step[A, B]: ...
+    def map(self, function: _Function[A, B, P, R], /) -> Step[A, B, P, R]: ...
     @overload
     def map(self, /, **options: Unpack[StepOptions]) -> _MapDecorator: ...
     def map(
@@ -123,7 +144,7 @@ class StepDecorator:
         return _decorate(function, _MapDecorator, options)
 
     @overload
-    def filter(self, function: Callable[Concatenate[A, P], object], /) -> Step[A, A]: ...
+    def filter(self, function: _Function[A, object, P, R], /) -> Step[A, A, P, R]: ...
     @overload
     def filter(self, /, **options: Unpack[StepOptions]) -> _FilterDecorator: ...
     def filter(
@@ -133,7 +154,9 @@ class StepDecorator:
         return _decorate(function, _FilterDecorator, options)
 
     @overload
-    def flat_map(self, function: Callable[Concatenate[A, P], Iterable[B]], /) -> Step[A, B]: ...
+    def flat_map(
+        self, function: _Function[A, Iterable[B], P, R], /
+    ) -> Step[A, B, P, R]: ...
     @overload
     def flat_map(self, /, **options: Unpack[StepOptions]) -> _FlatMapDecorator: ...
     def flat_map(

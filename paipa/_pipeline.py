@@ -7,7 +7,7 @@ import queue
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._backends import Backend, BackendName, check_backend
 from ._background import BackgroundRun
@@ -19,7 +19,14 @@ from ._engine._context import RunContext
 from ._plan import Plan, compile_plan
 from ._run_result import RunResult, run_result
 from ._source import FEED, Source
-from ._step import Processor, Step, as_step
+from ._step import MYPY, Processor, Step, as_step
+
+if TYPE_CHECKING:
+    from itertools import accumulate
+
+    from typing_extensions import deprecated
+
+    from ._step import Mismatched, NotAStep
 
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 
@@ -115,9 +122,26 @@ class Pipeline(Generic[T_co]):
     @overload
     def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
     @overload
+    def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
+    @overload
+    def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
+    @overload
     def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
+    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
+
+        @overload
+        @deprecated("paipa: this step cannot take these items (its input type differs)")
+        def __or__(self, other: Mismatched, /) -> Pipeline[Any]: ...
+        @overload
+        @deprecated("paipa: this value is not a step")
+        def __or__(self, other: NotAStep, /) -> Pipeline[Any]: ...
+        @overload
+        def __or__(self, other: object, /) -> Pipeline[Any]: ...
+
     def __or__(self, other: StepLike, /) -> Pipeline[Any]:
         """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
         return Pipeline._extend(self._source, self._steps + to_steps(other), self._debugger)
@@ -255,9 +279,26 @@ class Chain(Generic[In, Out]):
     @overload
     def __or__(self, other: type[Processor[Out, U]], /) -> Chain[In, U]: ...
     @overload
+    def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+    @overload
+    def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+    @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[U]], /) -> Chain[In, U]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[Out, U]], /) -> Chain[In, U]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
+
+        @overload
+        @deprecated("paipa: this step cannot take these items (its input type differs)")
+        def __or__(self, other: Mismatched, /) -> Chain[In, Any]: ...
+        @overload
+        @deprecated("paipa: this value is not a step")
+        def __or__(self, other: NotAStep, /) -> Chain[In, Any]: ...
+        @overload
+        def __or__(self, other: object, /) -> Chain[In, Any]: ...
+
     def __or__(self, other: StepLike, /) -> Chain[Any, Any]:
         """Return a new chain with `other` appended."""
         return Chain(self.steps, other)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import (
     TYPE_CHECKING,
     Any,
     Generic,
     Literal,
-    ParamSpec,
     TypeVar,
     Unpack,
     cast,
@@ -27,7 +26,23 @@ THREADS = ThreadBackend()
 """The default backend: workers in threads of this process."""
 
 if TYPE_CHECKING:
-    from ._pipeline import Chain
+    from itertools import accumulate
+    from typing import TypeAlias
+
+    from typing_extensions import deprecated
+
+    from ._pipeline import Chain, Pipeline
+
+MYPY = False
+"""True for mypy alone, which reads any name ``MYPY`` as true (pyright does not).
+
+The ``|`` overloads under ``if TYPE_CHECKING and not MYPY`` are for pyright: it
+types curried toolz calls as ``object | curry`` where mypy says ``Any``, so
+pyright needs a last overload taking ``object``. Overloads before it catch
+steps of the wrong type and other mistakes, and are marked deprecated, which is
+how pyright reports them (``reportDeprecated``, an error in strict mode). mypy
+reports those mistakes as failed overloads instead, so it must not see them.
+"""
 
 __all__ = [
     "ITEM_KINDS",
@@ -44,7 +59,31 @@ Out = TypeVar("Out", covariant=True)
 A = TypeVar("A")
 B = TypeVar("B")
 V = TypeVar("V")
-P = ParamSpec("P")
+
+if TYPE_CHECKING:
+    # A step's third and fourth parameters carry the decorated function's call
+    # signature and result, so direct calls are checked as if undecorated. Their
+    # defaults keep ``Step[A, B]`` meaning "any step from A to B". Only the type
+    # checkers need the defaults: at run time Step.__class_getitem__ fills them
+    # in, and paipa does not import typing_extensions (import time).
+    from typing_extensions import ParamSpec as ParamSpecWithDefault
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    CallArgs = ParamSpecWithDefault("CallArgs", default=...)
+    Returns = TypeVarWithDefault("Returns", covariant=True, default=Any)
+else:
+    from typing import ParamSpec
+
+    CallArgs = ParamSpec("CallArgs")
+    Returns = TypeVar("Returns", covariant=True)
+
+if TYPE_CHECKING:
+    Mismatched: TypeAlias = (
+        "Step[Any, Any] | Chain[Any, Any] | type[Any] | Callable[..., Iterable[Any]]"
+    )
+    """Steps of the wrong type (checked after the overloads that accept them)."""
+    NotAStep: TypeAlias = "Pipeline[Any] | Processor[Any, Any] | str | bytes | float | None"
+    """Values refused as steps at run time."""
 
 StepKind = Literal["iterator", "map", "filter", "flat_map", "process"]
 """How a step consumes its input: the whole iterable, or one item at a time."""
@@ -142,8 +181,14 @@ def _look_like(step: object, function: object, wrapped: object) -> None:
 
 @final
 @dataclass(frozen=True, eq=False)
-class Step(Generic[In, Out]):
+class Step(Generic[In, Out, CallArgs, Returns]):
     """One step of a pipeline: a function plus how it consumes items.
+
+    ``Step[In, Out]`` takes items of type ``In`` and gives items of type
+    ``Out``. Decorated steps have two more type parameters, the call
+    signature and result of their function, so that calling a step directly
+    is checked as if it were not decorated; ``Step[In, Out]`` leaves them
+    open (any signature).
 
     Build steps with the `step` decorators; a `Step` is immutable, and
     `with_options` and `partial` return new steps. Calling a step calls the
@@ -203,15 +248,17 @@ class Step(Generic[In, Out]):
             )
         _look_like(self, self.function, self.function)
 
-    # Item steps return different things per kind (a filter returns a bool), so
-    # their direct calls are typed Any; the overloads still reject wrong items.
-    @overload
-    def __call__(self, item: In, /, *args: Any, **kwargs: Any) -> Any: ...
-    @overload
-    def __call__(self, items: Iterable[In], /, *args: Any, **kwargs: Any) -> Iterator[Out]: ...
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if not TYPE_CHECKING:
+
+        def __class_getitem__(cls, params):
+            # Step[A, B] stands for Step[A, B, ..., Any], as the type checkers read it.
+            if isinstance(params, tuple) and len(params) == 2:
+                params = (*params, ..., Any)
+            return super().__class_getitem__(params)
+
+    def __call__(self, *args: CallArgs.args, **kwargs: CallArgs.kwargs) -> Returns:
         """Call the decorated function directly, exactly as without the decorator."""
-        return self.function(*args, **kwargs)
+        return self.function(*args, **kwargs)  # type: ignore[no-any-return]
 
     @overload
     def __or__(self, other: Step[Out, V], /) -> Chain[In, V]: ...
@@ -220,9 +267,26 @@ class Step(Generic[In, Out]):
     @overload
     def __or__(self, other: type[Processor[Out, V]], /) -> Chain[In, V]: ...
     @overload
+    def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+    @overload
+    def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+    @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[V]], /) -> Chain[In, V]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[Out, V]], /) -> Chain[In, V]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
+
+        @overload
+        @deprecated("paipa: this step cannot take these items (its input type differs)")
+        def __or__(self, other: Mismatched, /) -> Chain[In, Any]: ...
+        @overload
+        @deprecated("paipa: this value is not a step")
+        def __or__(self, other: NotAStep, /) -> Chain[In, Any]: ...
+        @overload
+        def __or__(self, other: object, /) -> Chain[In, Any]: ...
+
     def __or__(self, other: Any, /) -> Chain[Any, Any]:
         """Return a reusable `Chain`: this step, then `other`."""
         from ._pipeline import Chain
@@ -235,7 +299,7 @@ class Step(Generic[In, Out]):
 
         return Chain(other, self)
 
-    def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out]:
+    def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out, CallArgs, Returns]:
         """Return a copy of this step with the given options changed.
 
         ```pycon
@@ -251,7 +315,7 @@ class Step(Generic[In, Out]):
         changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
 
-    def partial(self, **kwargs: Any) -> Step[In, Out]:
+    def partial(self, **kwargs: Any) -> Step[In, Out, ..., Returns]:
         """Return a copy with keyword arguments of the function bound.
 
         The bound names are checked against the function's signature at once.
