@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+if TYPE_CHECKING:
+    # Pipeline() without a source is a Pipeline[Any] unless told otherwise
+    # (Pipeline[int]()); the default is for type checkers only, see _step.CallArgs.
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    T_co = TypeVarWithDefault("T_co", covariant=True, default=Any)
+else:
+    T_co = TypeVar("T_co", covariant=True)
 U = TypeVar("U")
 In = TypeVar("In", contravariant=True)
 Out = TypeVar("Out", covariant=True)
@@ -303,7 +310,15 @@ class Chain(Generic[In, Out]):
         """Return a new chain with `other` appended."""
         return Chain(self.steps, other)
 
-    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]:
+    @overload
+    def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
+    @overload
+    def __ror__(
+        self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
+    ) -> Chain[Iterable[In], Out]: ...
+    @overload
+    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
+    def __ror__(self, other: Callable[[Iterable[Any]], Iterable[Any]], /) -> Chain[Any, Out]:
         """Return a new chain with the callable `other` in front."""
         return Chain(other, self.steps)
 

@@ -63,14 +63,17 @@ V = TypeVar("V")
 if TYPE_CHECKING:
     # A step's third and fourth parameters carry the decorated function's call
     # signature and result, so direct calls are checked as if undecorated. Their
-    # defaults keep ``Step[A, B]`` meaning "any step from A to B". Only the type
-    # checkers need the defaults: at run time Step.__class_getitem__ fills them
-    # in, and paipa does not import typing_extensions (import time).
+    # defaults keep ``Step[A, B]`` meaning "any step from A to B". The result
+    # defaults to object, not Any: with Any, a step of the wrong type would pass
+    # as a plain callable (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``.
+    # Only the type checkers need the defaults: at run time
+    # Step.__class_getitem__ fills them in, and paipa does not import
+    # typing_extensions (import time).
     from typing_extensions import ParamSpec as ParamSpecWithDefault
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     CallArgs = ParamSpecWithDefault("CallArgs", default=...)
-    Returns = TypeVarWithDefault("Returns", covariant=True, default=Any)
+    Returns = TypeVarWithDefault("Returns", covariant=True, default=object)
 else:
     from typing import ParamSpec
 
@@ -138,6 +141,15 @@ class Processor(ABC, Generic[In, Out]):
 
     def teardown(self) -> None:
         """Release this worker's resources; called once at the end, even after an error."""
+
+    @classmethod
+    def with_options(cls, **options: Unpack[StepOptions]) -> Step[In, Out]:
+        """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+
+        Also what mypy finds for ``@step``-decorated classes (it ignores class
+        decorators), where it is the step's own ``with_options``.
+        """
+        return make_step(cls, "iterator", options)
 
 
 def describe_callable(function: object) -> str:
@@ -251,9 +263,9 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     if not TYPE_CHECKING:
 
         def __class_getitem__(cls, params):
-            # Step[A, B] stands for Step[A, B, ..., Any], as the type checkers read it.
+            # Step[A, B] stands for Step[A, B, ..., object], as the type checkers read it.
             if isinstance(params, tuple) and len(params) == 2:
-                params = (*params, ..., Any)
+                params = (*params, ..., object)
             return super().__class_getitem__(params)
 
     def __call__(self, *args: CallArgs.args, **kwargs: CallArgs.kwargs) -> Returns:
@@ -293,7 +305,17 @@ class Step(Generic[In, Out, CallArgs, Returns]):
 
         return Chain(self, other)
 
-    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]:
+    # Generic callables in front (sorted, flatten, chunk(n)) get overloads of their
+    # own shape: pyright cannot solve their type variable and A at once.
+    @overload
+    def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
+    @overload
+    def __ror__(
+        self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
+    ) -> Chain[Iterable[In], Out]: ...
+    @overload
+    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
+    def __ror__(self, other: Callable[[Iterable[Any]], Iterable[Any]], /) -> Chain[Any, Out]:
         """Return a reusable `Chain`: the callable `other`, then this step."""
         from ._pipeline import Chain
 
@@ -315,7 +337,7 @@ class Step(Generic[In, Out, CallArgs, Returns]):
         changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
 
-    def partial(self, **kwargs: Any) -> Step[In, Out, ..., Returns]:
+    def partial(self, **kwargs: Any) -> Step[In, Out]:
         """Return a copy with keyword arguments of the function bound.
 
         The bound names are checked against the function's signature at once.
