@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, Unpack, cast, final, overload
 
-from ._options import StepOptions, check_options
+from ._options import IteratorStepOptions, StepOptions, check_options
 from ._step import Processor, Step, StepKind, make_step
 
 __all__ = ["StepDecorator", "step"]
@@ -62,6 +62,16 @@ class _IteratorDecorator(_Options):
     ) -> Step[A, B, P, R]: ...
     def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
         return self.make(function)
+
+
+class _ProcessorDecorator(Protocol):
+    """``step(...)`` with options only item steps take: for `Processor` classes alone.
+
+    An iterator step has no single item to retry or skip, so ``@step(retries=3)``
+    on a generator function is an error here, as it is at run time.
+    """
+
+    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
 
 
 class _MapDecorator(_Options):
@@ -126,10 +136,12 @@ class StepDecorator:
         self, function: _Function[Iterable[A], Iterable[B], P, R], /
     ) -> Step[A, B, P, R]: ...
     @overload
-    def __call__(self, /, **options: Unpack[StepOptions]) -> _IteratorDecorator: ...
+    def __call__(self, /, **options: Unpack[IteratorStepOptions]) -> _IteratorDecorator: ...
+    @overload
+    def __call__(self, /, **options: Unpack[StepOptions]) -> _ProcessorDecorator: ...
     def __call__(
         self, function: Callable[..., Any] | None = None, /, **options: Unpack[StepOptions]
-    ) -> Step[Any, Any] | _Options:
+    ) -> Step[Any, Any] | _Options | _ProcessorDecorator:
         """Make an iterator step (or a `Processor` step), or a decorator with options."""
         return _decorate(function, _IteratorDecorator, options)
 

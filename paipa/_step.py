@@ -81,9 +81,8 @@ else:
     Returns = TypeVar("Returns", covariant=True)
 
 if TYPE_CHECKING:
-    Mismatched: TypeAlias = (
-        "Step[Any, Any] | Chain[Any, Any] | type[Any] | Callable[..., Iterable[Any]]"
-    )
+    Mismatched: TypeAlias = "Step[Any, Any] | Chain[Any, Any] | type[Any] | MismatchedCallable"
+    MismatchedCallable: TypeAlias = "Callable[..., Iterable[Any]] | functools.partial[Any]"
     """Steps of the wrong type (checked after the overloads that accept them)."""
     NotAStep: TypeAlias = "Pipeline[Any] | Processor[Any, Any] | str | bytes | float | None"
     """Values refused as steps at run time."""
@@ -441,10 +440,27 @@ def as_step(value: object) -> Step[Any, Any]:
             f"cannot use {value!r} ({type(value).__name__}) as a pipeline step: expected a "
             "Step, a Chain, a Processor class, a callable taking an iterable, or a list of these"
         )
+    _check_not_partial_of_item_step(value)
     if callable(value):
         return make_step(value, "iterator", check_options(getattr(value, "step_options", {})))
     process: Callable[..., Any] = getattr(value, "process")  # noqa: B009 - checked above
     return Step(process, "iterator", type(value).__name__)
+
+
+def _check_not_partial_of_item_step(value: object) -> None:
+    """Refuse ``functools.partial(item_step, ...)``: it would get the whole iterable."""
+    if not isinstance(value, functools.partial):
+        return
+    bound = cast("functools.partial[object]", value)
+    inner: object = bound.func
+    if isinstance(inner, Step) and inner.kind in ITEM_KINDS:
+        kind: StepKind = inner.kind
+        shown = ", ".join(f"{key}={item!r}" for key, item in bound.keywords.items())
+        raise TypeError(
+            f"{bound!r} binds arguments of the {kind} step {inner.name!r}, which takes "
+            f"one item at a time; as a step, the partial would be called with the whole "
+            f"iterable. Use {inner.name}.partial({shown}) instead"
+        )
 
 
 def _has_process(value: object) -> bool:
