@@ -130,10 +130,15 @@ class StepDecorator:
     """
 
     @overload
-    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
+    def __call__(
+        self, function: type[Processor[A, B]], /, **options: Unpack[StepOptions]
+    ) -> Step[A, B]: ...
     @overload
     def __call__(
-        self, function: _Function[Iterable[A], Iterable[B], P, R], /
+        self,
+        function: _Function[Iterable[A], Iterable[B], P, R],
+        /,
+        **options: Unpack[IteratorStepOptions],
     ) -> Step[A, B, P, R]: ...
     @overload
     def __call__(self, /, **options: Unpack[IteratorStepOptions]) -> _IteratorDecorator: ...
@@ -146,7 +151,9 @@ class StepDecorator:
         return _decorate(function, _IteratorDecorator, options)
 
     @overload
-    def map(self, function: _Function[A, B, P, R], /) -> Step[A, B, P, R]: ...
+    def map(
+        self, function: _Function[A, B, P, R], /, **options: Unpack[StepOptions]
+    ) -> Step[A, B, P, R]: ...
     @overload
     def map(self, /, **options: Unpack[StepOptions]) -> _MapDecorator: ...
     def map(
@@ -156,7 +163,9 @@ class StepDecorator:
         return _decorate(function, _MapDecorator, options)
 
     @overload
-    def filter(self, function: _Function[A, object, P, R], /) -> Step[A, A, P, R]: ...
+    def filter(
+        self, function: _Function[A, object, P, R], /, **options: Unpack[StepOptions]
+    ) -> Step[A, A, P, R]: ...
     @overload
     def filter(self, /, **options: Unpack[StepOptions]) -> _FilterDecorator: ...
     def filter(
@@ -167,7 +176,7 @@ class StepDecorator:
 
     @overload
     def flat_map(
-        self, function: _Function[A, Iterable[B], P, R], /
+        self, function: _Function[A, Iterable[B], P, R], /, **options: Unpack[StepOptions]
     ) -> Step[A, B, P, R]: ...
     @overload
     def flat_map(self, /, **options: Unpack[StepOptions]) -> _FlatMapDecorator: ...
