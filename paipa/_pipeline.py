@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import deprecated
 
-    from ._step import Mismatched, NotAStep
+    from ._step import Mismatched, MismatchedCallable, NotAStep
 
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 
@@ -128,16 +128,21 @@ class Pipeline(Generic[T_co]):
     def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U]: ...
     @overload
     def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
-    @overload
-    def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
-    @overload
-    def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
     @overload
     def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U]: ...
     @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
+
     if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
 
         @overload
@@ -285,16 +290,21 @@ class Chain(Generic[In, Out]):
     def __or__(self, other: Chain[Out, U], /) -> Chain[In, U]: ...
     @overload
     def __or__(self, other: type[Processor[Out, U]], /) -> Chain[In, U]: ...
-    @overload
-    def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
-    @overload
-    def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[U]], /) -> Chain[In, U]: ...
     @overload
     def __or__(self, other: Callable[[], Processor[Out, U]], /) -> Chain[In, U]: ...
     @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+
     if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
 
         @overload
@@ -318,7 +328,16 @@ class Chain(Generic[In, Out]):
     ) -> Chain[Iterable[In], Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
-    def __ror__(self, other: Callable[[Iterable[Any]], Iterable[Any]], /) -> Chain[Any, Out]:
+
+    if TYPE_CHECKING and not MYPY:  # pyright only: see paipa._step.MYPY
+
+        @overload
+        @deprecated("paipa: this chain cannot take the items of the callable before it")
+        def __ror__(self, other: MismatchedCallable, /) -> Chain[Any, Out]: ...
+        @overload
+        def __ror__(self, other: object, /) -> Chain[Any, Out]: ...
+
+    def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a new chain with the callable `other` in front."""
         return Chain(other, self.steps)
 

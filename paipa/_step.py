@@ -277,16 +277,21 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     def __or__(self, other: Chain[Out, V], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: type[Processor[Out, V]], /) -> Chain[In, V]: ...
-    @overload
-    def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
-    @overload
-    def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[V]], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: Callable[[], Processor[Out, V]], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+
     if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
 
         @overload
@@ -314,7 +319,16 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     ) -> Chain[Iterable[In], Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
-    def __ror__(self, other: Callable[[Iterable[Any]], Iterable[Any]], /) -> Chain[Any, Out]:
+
+    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
+
+        @overload
+        @deprecated("paipa: this step cannot take the items of the callable before it")
+        def __ror__(self, other: MismatchedCallable, /) -> Chain[Any, Out]: ...
+        @overload
+        def __ror__(self, other: object, /) -> Chain[Any, Out]: ...
+
+    def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a reusable `Chain`: the callable `other`, then this step."""
         from ._pipeline import Chain
 

@@ -140,4 +140,6 @@ def test_doc_blocks_are_strict_clean(checker: str, tmp_path: Path) -> None:
     errors = (pyright_errors if checker == "pyright" else mypy_errors)(tmp_path)
     wanted = {(name, line) for name, lines in expected.items() for line in lines}
     assert not errors - wanted, f"{checker} rejects documented code: {describe(errors - wanted)}"
-    assert not wanted - errors, f"{checker} accepts a documented mistake: {describe(wanted - errors)}"
+    assert not wanted - errors, (
+        f"{checker} accepts a documented mistake: {describe(wanted - errors)}"
+    )

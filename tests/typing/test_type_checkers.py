@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -37,7 +38,7 @@ PROBE = textwrap.dedent(
     def to_text(x: int) -> str:
         return str(x)
 
-    Pipeline(range(3)) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(range(3)) | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
     """
 )
 
@@ -94,3 +95,69 @@ def test_public_surface_is_fully_typed(tmp_path: Path) -> None:
     )
     assert "Type completeness score: 100%" in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0, result.stdout
+
+
+EDGES = ROOT / "tests" / "typing" / "check_edges.py"
+CASE = re.compile(r"# case: (typed|accepted|error|pyright error)$")
+
+
+def test_edge_cases_form_a_table_covering_every_observation() -> None:
+    source = EDGES.read_text()
+    lines = source.splitlines()
+    kinds = [match.group(1) for line in lines if (match := CASE.search(line))]
+    assert len(kinds) >= 80, len(kinds)
+    for number in range(1, 11):  # 11 and 12 are checked by the docs and install tests
+        assert f"def observation_{number}_" in source, number
+    for line in lines:
+        ignores = "type: ignore" in line, "pyright: ignore" in line
+        marked = CASE.search(line)
+        kind = marked.group(1) if marked else None
+        if kind == "error":
+            assert all(ignores), f"an expected error names both checkers: {line}"
+        elif kind == "pyright error":
+            assert ignores == (False, True), line
+        elif kind in ("typed", "accepted"):
+            assert not any(ignores), line
+        else:
+            assert not any(ignores) or "import-untyped" in line, f"unmarked expectation: {line}"
+
+
+USER_CODE = textwrap.dedent(
+    """
+    from typing import assert_type
+
+    from paipa import Pipeline, step
+
+    @step.map
+    def to_text(x: int) -> str:
+        return str(x)
+
+    assert_type(Pipeline(range(3)) | to_text, Pipeline[str])
+    assert_type(to_text(x=3), str)
+    """
+)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_the_installed_package_is_visible_to_checkers_from_any_folder(
+    checker: str, tmp_path: Path
+) -> None:
+    # The README installs paipa in editable compat mode (a path entry the checkers
+    # follow); an import hook (the default editable mode) hides it from them.
+    (tmp_path / "user.py").write_text(USER_CODE)
+    flags = (
+        ["--strict", "--no-incremental"] if checker == "mypy" else ["--pythonpath", sys.executable]
+    )
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "MYPYPATH")
+    }
+    result = subprocess.run(
+        [*CHECKERS[checker], *flags, "user.py"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,258 @@
+# pyright: reportUnusedExpression=false, reportMissingTypeStubs=false
+"""The edges of the chain typing (issue 13), one section per observation.
+
+Checked by tests/typing/test_type_checkers.py under pyright strict and mypy
+strict. Every case is one line, marked at its end:
+
+- ``assert_type(...)`` holds in both checkers (``# case: typed``);
+- ``name: T = expression`` is accepted by both, where the checkers differ in
+  precision (``# case: accepted``);
+- an ignore comment for each checker that must report an error
+  (``# case: error``); the ignore comments fail the checkers if the error ever
+  disappears (mypy's ``warn_unused_ignores``, pyright's
+  ``reportUnnecessaryTypeIgnoreComment``). pyright reports steps of the wrong
+  type through ``reportDeprecated`` (see ``paipa._step.MYPY``);
+- ``# case: pyright error`` for a mistake only pyright can report at its line
+  (mypy reports it at the next use; docs/typing.md says so).
+"""
+
+import functools
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar, assert_type
+
+import more_itertools
+import toolz.curried as tc  # type: ignore[import-untyped]
+
+from paipa import (
+    BackgroundRun,
+    Chain,
+    Pipeline,
+    ProcessBackend,
+    Processor,
+    Step,
+    chunk,
+    combine_pipeline,
+    flatten,
+    step,
+)
+
+T = TypeVar("T")
+
+
+@step.map
+def to_text(x: int) -> str:
+    return str(x)
+
+
+@step.map
+def double(x: int) -> int:
+    return 2 * x
+
+
+@step.map
+def scale(x: int, *, factor: int = 1) -> int:
+    return x * factor
+
+
+@step.filter
+def nonempty(text: str) -> bool:
+    return bool(text)
+
+
+@step.flat_map
+def characters(text: str) -> list[str]:
+    return list(text)
+
+
+@step
+def lengths(items: Iterable[str]) -> Iterator[int]:
+    for item in items:
+        yield len(item)
+
+
+@step
+def passthrough(items: Iterable[T]) -> Iterator[T]:
+    yield from items
+
+
+@step.map
+def send(batch: list[int]) -> list[int]:
+    return batch
+
+
+class Lookup(Processor[int, str]):
+    def __init__(self, dsn: str = "memory") -> None:
+        self.dsn = dsn
+
+    def process(self, item: int) -> str:
+        return f"{self.dsn}:{item}"
+
+
+@step
+class Upper(Processor[str, str]):
+    def process(self, item: str) -> str:
+        return item.upper()
+
+
+def odd(n: int) -> bool:
+    return n % 2 == 1
+
+
+def square(n: int) -> int:
+    return n * n
+
+
+def plain_lengths(items: Iterable[str]) -> Iterator[int]:
+    return (len(item) for item in items)
+
+
+def observation_1_toolz() -> None:
+    # toolz is untyped: its steps make the chain Any, quietly, in both checkers
+    # (mypy: the whole expression is Any; pyright: Pipeline[Any] or Chain[..., Any].)
+    toolz_chain: Pipeline[Any] = Pipeline(range(20)) | tc.filter(odd) | tc.take(5)  # case: accepted
+    grouped: Pipeline[tuple[int, ...]] = Pipeline(range(3)) | tc.partition_all(2)  # case: accepted
+    then_typed: Pipeline[str] = Pipeline(range(3)) | tc.take(2) | to_text  # case: accepted
+    after: Chain[int, Any] = to_text | tc.take(2)  # case: accepted
+    before: Chain[Any, str] = tc.take(2) | to_text  # case: accepted
+    after_chain: Chain[int, Any] = (to_text | lengths) | tc.take(2)  # case: accepted
+    before_chain: Chain[Any, int] = tc.take(2) | (to_text | lengths)  # case: accepted
+    results: list[int] = (Pipeline(range(3)) | tc.take(2)).collect()  # case: accepted
+    del toolz_chain, grouped, then_typed, after, before, after_chain, before_chain, results
+
+
+def observation_2_call_signature() -> None:
+    assert_type(to_text(3), str)  # case: typed
+    assert_type(to_text(x=3), str)  # case: typed
+    assert_type(scale(2, factor=3), int)  # case: typed
+    assert_type(scale(2), int)  # case: typed
+    assert_type(nonempty("x"), bool)  # case: typed
+    assert_type(characters("ab"), list[str])  # case: typed
+    assert_type(lengths(["a"]), Iterator[int])  # case: typed
+    assert_type(to_text.with_options(workers=2)(3), str)  # case: typed
+    to_text(3, extra=1)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # case: error
+    to_text("three")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    scale(2, 3)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # case: error
+    scale(2, factor="3")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    lengths([1])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]  # case: error
+    to_text()  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # case: error
+
+
+def observation_3_lists() -> None:
+    # A list of steps cannot carry one element type per position: Any, documented.
+    assert_type(Pipeline(range(3)) | [double, to_text], Pipeline[Any])  # case: typed
+    assert_type(combine_pipeline(range(3), [double]), Iterator[Any])  # case: typed
+    # The precise forms: a chain, or a step after step.
+    assert_type(Pipeline(range(3)) | (double | to_text), Pipeline[str])  # case: typed
+    assert_type(Pipeline(range(3)) | double | to_text, Pipeline[str])  # case: typed
+    Pipeline(range(3)) | (to_text | to_text)  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+
+
+def observation_4_classes() -> None:
+    assert_type(Pipeline([1]) | Lookup, Pipeline[str])  # case: typed
+    assert_type(double | Lookup, Chain[int, str])  # case: typed
+    Pipeline(["a"]) | Lookup  # pyright: ignore[reportDeprecated]  # case: pyright error
+    Pipeline(range(3)) | reversed  # pyright: ignore[reportDeprecated]  # case: pyright error
+    to_text | Lookup  # pyright: ignore[reportDeprecated]  # case: pyright error
+    Pipeline(["a"]) | step(Lookup)  # type: ignore[arg-type]  # pyright: ignore[reportDeprecated]  # case: error
+
+
+def observation_5_partial() -> None:
+    with_dsn = functools.partial(Lookup, dsn="db")
+    assert_type(Pipeline([1]) | with_dsn, Pipeline[str])  # case: typed
+    assert_type(double | with_dsn, Chain[int, str])  # case: typed
+    assert_type(step(Lookup).partial(dsn="db"), Step[int, str])  # case: typed
+    assert_type(Pipeline([1]) | scale.partial(factor=10), Pipeline[int])  # case: typed
+    Pipeline([1]) | functools.partial(scale, factor=10)  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(["a"]) | with_dsn  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    functools.partial(scale, factor="10")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+
+
+def observation_6_generic() -> None:
+    generic: Pipeline[int] = Pipeline(range(3)) | passthrough  # case: accepted
+    generic_text: Pipeline[str] = Pipeline(range(3)) | passthrough | to_text  # case: accepted
+    assert_type(chunk(2) | send, Chain[int, list[int]])  # case: typed
+    assert_type(sorted | to_text, Chain[int, str])  # case: typed
+    assert_type(flatten | to_text, Chain[Iterable[int], str])  # case: typed
+    assert_type(Pipeline(range(3)) | sorted | to_text, Pipeline[str])  # case: typed
+    assert_type(Pipeline(range(3)) | chunk(2) | send | flatten, Pipeline[int])  # case: typed
+    assert_type(chunk(2) | (send | flatten), Chain[int, int])  # case: typed
+    chunk(2) | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    del generic, generic_text
+
+
+def observation_7_processor_steps() -> None:
+    assert_type(Upper.with_options(workers=2), Step[str, str])  # case: typed
+    assert_type(Lookup.with_options(workers=2), Step[int, str])  # case: typed
+    assert_type(Pipeline(["a"]) | Upper, Pipeline[str])  # case: typed
+    assert_type(step(Lookup), Step[int, str])  # case: typed
+    Lookup.with_options(wokers=2)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # case: error
+
+
+def observation_8_fed() -> None:
+    assert_type(Pipeline(), Pipeline[Any])  # case: typed
+    assert_type(Pipeline[int](), Pipeline[int])  # case: typed
+    fed: Pipeline[int] = Pipeline()  # case: accepted
+    assert_type(fed | to_text, Pipeline[str])  # case: typed
+    assert_type((Pipeline[int]() | to_text).start(), BackgroundRun[str])  # case: typed
+    assert_type(fed.start(discard_outputs=True), BackgroundRun[int])  # case: typed
+    Pipeline[str]() | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+
+
+def observation_9_options() -> None:
+    threaded: Step[str, int] = step(workers=2)(plain_lengths)  # case: accepted
+    assert_type(step(workers=2)(plain_lengths)(["a"]), Iterator[int])  # case: typed
+    step(retries=3)(plain_lengths)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    assert_type(step(retries=3)(Lookup), Step[int, str])  # case: typed
+    assert_type(step.map(square, retries=3, backoff=0.5)(2), int)  # case: typed
+    retried: Step[int, int] = step.map(square, retries=3, backoff=0.5)  # case: accepted
+    del threaded, retried
+    step.map(square, retries="3")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]  # case: error
+    step.map(square, backend="processes")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]  # case: error
+
+
+def observation_10_stdlib() -> None:
+    assert_type(Pipeline(range(3)) | enumerate, Pipeline[tuple[int, int]])  # case: typed
+    assert_type(Pipeline(range(3)) | itertools.accumulate, Pipeline[int])  # case: typed
+    assert_type(to_text | enumerate, Chain[int, tuple[int, str]])  # case: typed
+    assert_type(double | itertools.accumulate, Chain[int, int])  # case: typed
+    Pipeline(range(3)) | itertools.chain.from_iterable  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    chunked: Pipeline[list[int]] = Pipeline(range(9)) | functools.partial(  # case: accepted
+        more_itertools.chunked, n=4
+    )
+    assert_type(Pipeline([[1], [2]]) | itertools.chain.from_iterable, Pipeline[int])  # case: typed
+    assert_type(Pipeline(range(3)) | more_itertools.unique_everseen, Pipeline[int])  # case: typed
+    del chunked
+
+
+def backends() -> None:
+    on_processes = step.map(square, workers=2, backend="process")
+    assert_type(on_processes(3), int)  # case: typed
+    assert_type(Pipeline(range(3)) | on_processes, Pipeline[int])  # case: typed
+    spawned = step.map(len, workers=2, backend=ProcessBackend(start_method="spawn"))
+    assert_type(Pipeline(["ab"]) | spawned, Pipeline[int])  # case: typed
+    assert_type(
+        Pipeline([1]) | double.with_options(workers=2, backend="process"), Pipeline[int]
+    )  # case: typed
+    moved = (Pipeline(range(3)) | double | to_text).with_backend("process")
+    assert_type(moved, Pipeline[str])  # case: typed
+    assert_type(moved.with_backend(ProcessBackend()), Pipeline[str])  # case: typed
+
+    @step.map(workers=2, backend="process")
+    def cube(x: int) -> int:
+        return x**3
+
+    assert_type(cube(x=2), int)  # case: typed
+    moved.with_backend("processes")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    double.with_options(backend="gpu")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+
+
+def other_mistakes() -> None:
+    Pipeline(range(3)) | "text"  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(range(3)) | 42  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(range(3)) | Pipeline(range(3))  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(range(3)) | Lookup()  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(range(3)) | plain_lengths  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    plain_lengths | nonempty  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    Pipeline(range(3)) | nonempty  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    to_text | double  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
