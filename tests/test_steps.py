@@ -1,12 +1,13 @@
 """The @step decorator family and Step values."""
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Iterable, Iterator
 
 import pytest
 
-from paipa import Pipeline, Skip, Step, step
+from paipa import Pipeline, Processor, Skip, Step, chunk, step
 
 
 @step
@@ -180,3 +181,51 @@ def test_steps_compose_into_chains() -> None:
     chain = double | positive
     assert [s.name for s in chain.steps] == ["double", "positive"]
     assert isinstance(double, Step)
+
+
+def test_a_functools_partial_of_an_item_step_is_refused_naming_the_step_partial() -> None:
+    @step.map
+    def scale(x: int, *, factor: int = 1) -> int:
+        return x * factor
+
+    with pytest.raises(TypeError, match=r"map step 'scale'.*scale\.partial\(factor=10\)"):
+        Pipeline([1]) | functools.partial(scale, factor=10)
+    assert (Pipeline([1]) | scale.partial(factor=10)).collect() == [10]
+
+
+def test_a_functools_partial_of_an_iterator_step_still_works() -> None:
+    @step
+    def repeat(items: Iterable[int], times: int = 1) -> Iterator[int]:
+        for item in items:
+            yield from [item] * times
+
+    assert (Pipeline([1, 2]) | functools.partial(repeat, times=2)).collect() == [1, 1, 2, 2]
+
+
+def test_step_subscripted_with_two_types_stands_for_any_signature() -> None:
+    assert Step[int, str] == Step[int, str, ..., object]
+
+    def factory() -> Step[int, int]:  # annotations evaluated at run time
+        return step.map(abs)
+
+    assert factory()(-2) == 2
+
+
+def test_processor_classes_have_with_options() -> None:
+    class Upper(Processor[str, str]):
+        def process(self, item: str) -> str:
+            return item.upper()
+
+    threaded = Upper.with_options(workers=2, name="upper")
+    assert (threaded.kind, threaded.workers, threaded.name) == ("process", 2, "upper")
+    assert (Pipeline(["a", "b"]) | threaded).collect() == ["A", "B"]
+
+
+def test_a_chunk_before_a_step_makes_a_chain() -> None:
+    @step.map
+    def total(batch: list[int]) -> int:
+        return sum(batch)
+
+    assert list((chunk(2) | total)([1, 2, 3])) == [3, 3]
+    with pytest.raises(TypeError):
+        chunk(2) | 3  # a chunk takes steps only
