@@ -44,6 +44,12 @@ if TYPE_CHECKING:  # threads start with a run: the module is imported then
 __all__ = ["BackgroundRun"]
 
 T_co = TypeVar("T_co", covariant=True)
+if TYPE_CHECKING:  # the default is for type checkers only, see paipa._step.CallArgs
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    Fed = TypeVarWithDefault("Fed", contravariant=True, default=Any)
+else:
+    Fed = TypeVar("Fed", contravariant=True)
 
 logger = logging.getLogger("paipa")
 
@@ -123,7 +129,7 @@ def _log_lost(error: BaseException) -> None:
     )
 
 
-class BackgroundRun(Generic[T_co]):
+class BackgroundRun(Generic[T_co, Fed]):
     """A pipeline running in threads of its own, returned by `Pipeline.start`.
 
     Iterate it to receive the outputs as they come: every output is kept for
@@ -145,6 +151,14 @@ class BackgroundRun(Generic[T_co]):
 
     ```
     """
+
+    if not TYPE_CHECKING:
+
+        def __class_getitem__(cls, params):
+            # BackgroundRun[T] stands for BackgroundRun[T, Any], as type checkers read it.
+            if not isinstance(params, tuple):
+                params = (params, Any)
+            return super().__class_getitem__(params)
 
     def __init__(
         self,
@@ -198,11 +212,11 @@ class BackgroundRun(Generic[T_co]):
 
     # -- input -----------------------------------------------------------------
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Fed) -> None:
         """Give one item to a pipeline started without a source (or from a queue)."""
         self.put_all((item,))
 
-    def put_all(self, items: Iterable[Any]) -> None:
+    def put_all(self, items: Iterable[Fed]) -> None:
         """Give items to a pipeline started without a source, waiting for room.
 
         Raises `RunCancelled` once the run is cancelled or has failed, and
@@ -381,7 +395,7 @@ class BackgroundRun(Generic[T_co]):
         """
         return self._cancel_and_wait("cancel() was called")
 
-    def __enter__(self) -> BackgroundRun[T_co]:
+    def __enter__(self) -> BackgroundRun[T_co, Fed]:
         """Return the run; on leaving the block it is finished and joined."""
         return self
 

@@ -33,12 +33,18 @@ __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 T = TypeVar("T")
 if TYPE_CHECKING:
     # Pipeline() without a source is a Pipeline[Any] unless told otherwise
-    # (Pipeline[int]()); the default is for type checkers only, see _step.CallArgs.
+    # (Pipeline[int]()). A pipeline's second parameter is the type of the items
+    # it is fed while it runs (BackgroundRun.put), Any unless given:
+    # Pipeline[int, int]() is fed ints and checks put(). The defaults are for
+    # type checkers only, see _step.CallArgs.
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     T_co = TypeVarWithDefault("T_co", covariant=True, default=Any)
+    Fed = TypeVarWithDefault("Fed", contravariant=True, default=Any)
 else:
     T_co = TypeVar("T_co", covariant=True)
+    Fed = TypeVar("Fed", contravariant=True)
+S = TypeVar("S")
 U = TypeVar("U")
 In = TypeVar("In", contravariant=True)
 Out = TypeVar("Out", covariant=True)
@@ -64,7 +70,7 @@ def to_steps(value: object) -> Steps:
     return (as_step(value),)
 
 
-class Pipeline(Generic[T_co]):
+class Pipeline(Generic[T_co, Fed]):
     """A source and the steps its items flow through; immutable and re-runnable.
 
     ```pycon
@@ -83,6 +89,14 @@ class Pipeline(Generic[T_co]):
 
     __slots__ = ("_debugger", "_plan", "_source", "_steps")
 
+    if not TYPE_CHECKING:
+
+        def __class_getitem__(cls, params):
+            # Pipeline[T] stands for Pipeline[T, Any], as the type checkers read it.
+            if not isinstance(params, tuple):
+                params = (params, Any)
+            return super().__class_getitem__(params)
+
     @overload
     def __init__(self, /) -> None: ...
     @overload
@@ -90,10 +104,10 @@ class Pipeline(Generic[T_co]):
     @overload
     def __init__(self, source: Callable[[], Iterable[T_co]], /) -> None: ...
     @overload
-    def __init__(self, source: queue.Queue[T_co], /) -> None: ...
+    def __init__(self: Pipeline[S, S], source: queue.Queue[S], /) -> None: ...
     def __init__(
         self,
-        source: Iterable[T_co] | Callable[[], Iterable[T_co]] | queue.Queue[T_co] = FEED,
+        source: Iterable[Any] | Callable[[], Iterable[Any]] | queue.Queue[Any] = FEED,
         /,
     ) -> None:
         """Read from `source`: an iterable, a one-shot iterator, or a zero-argument callable.
@@ -123,44 +137,44 @@ class Pipeline(Generic[T_co]):
         return self._steps
 
     @overload
-    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U]: ...
+    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U, Fed]: ...
     @overload
-    def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U]: ...
+    def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U, Fed]: ...
     @overload
-    def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
+    def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U, Fed]: ...
 
     if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
 
         @overload
-        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
+        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co], Fed]: ...
         @overload
-        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
+        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co, Fed]: ...
 
     @overload
-    def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
+    def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U, Fed]: ...
     @overload
-    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U]: ...
+    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U, Fed]: ...
     @overload
-    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
+    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any, Fed]: ...
 
     if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
 
         @overload
         @deprecated("paipa: this step cannot take these items (its input type differs)")
-        def __or__(self, other: Mismatched, /) -> Pipeline[Any]: ...
+        def __or__(self, other: Mismatched, /) -> Pipeline[Any, Fed]: ...
         @overload
         @deprecated("paipa: this value is not a step")
-        def __or__(self, other: NotAStep, /) -> Pipeline[Any]: ...
+        def __or__(self, other: NotAStep, /) -> Pipeline[Any, Fed]: ...
         @overload
-        def __or__(self, other: object, /) -> Pipeline[Any]: ...
+        def __or__(self, other: object, /) -> Pipeline[Any, Fed]: ...
 
-    def __or__(self, other: StepLike, /) -> Pipeline[Any]:
+    def __or__(self, other: StepLike, /) -> Pipeline[Any, Fed]:
         """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
         return Pipeline._extend(self._source, self._steps + to_steps(other), self._debugger)
 
     def debug(
         self, reporters: Sequence[Reporter] | None = None, interval: float = 5.0
-    ) -> Pipeline[T_co]:
+    ) -> Pipeline[T_co, Fed]:
         """Return this pipeline with the runtime debugger on.
 
         Every `interval` seconds, and once at the end, each reporter gets a
@@ -170,7 +184,7 @@ class Pipeline(Generic[T_co]):
         """
         return self.debug_with(PipelineRuntimeDebugger(reporters, interval))
 
-    def with_backend(self, backend: BackendName | Backend) -> Pipeline[T_co]:
+    def with_backend(self, backend: BackendName | Backend) -> Pipeline[T_co, Fed]:
         """Return this pipeline with every step that has ``workers`` on `backend`.
 
         One change moves the whole pipeline: ``pipeline.with_backend("process")``
@@ -195,7 +209,7 @@ class Pipeline(Generic[T_co]):
         )
         return Pipeline._extend(self._source, steps, self._debugger)
 
-    def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co]:
+    def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co, Fed]:
         """Return this pipeline reporting through an existing `debugger`."""
         return Pipeline._extend(self._source, self._steps, check_debugger(debugger))
 
@@ -239,7 +253,7 @@ class Pipeline(Generic[T_co]):
         stats = self._debugger.last_snapshot if self._debugger is not None else None
         return run_result(items, time.perf_counter() - started, context.policies, stats)
 
-    def start(self, *, discard_outputs: bool = False) -> BackgroundRun[T_co]:
+    def start(self, *, discard_outputs: bool = False) -> BackgroundRun[T_co, Fed]:
         """Start the pipeline in the background and return its handle at once.
 
         Every output is kept for the handle's reader, with backpressure, until

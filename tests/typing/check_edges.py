@@ -18,6 +18,7 @@ strict. Every case is one line, marked at its end:
 
 import functools
 import itertools
+import queue
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, assert_type
 
@@ -190,6 +191,7 @@ def observation_7_processor_steps() -> None:
 
 
 def observation_8_fed() -> None:
+    # A fed pipeline is Pipeline[Out, In]: In is what put() takes, Any unless given.
     assert_type(Pipeline(), Pipeline[Any])  # case: typed
     assert_type(Pipeline[int](), Pipeline[int])  # case: typed
     fed: Pipeline[int] = Pipeline()  # case: accepted
@@ -197,6 +199,16 @@ def observation_8_fed() -> None:
     assert_type((Pipeline[int]() | to_text).start(), BackgroundRun[str])  # case: typed
     assert_type(fed.start(discard_outputs=True), BackgroundRun[int])  # case: typed
     Pipeline[str]() | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]  # case: error
+    checked = (Pipeline[int, int]() | to_text).start()
+    assert_type(checked, BackgroundRun[str, int])  # case: typed
+    checked.put(3)  # case: accepted
+    checked.put("three")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    checked.put_all(["three"])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]  # case: error
+    inbox: queue.Queue[int] = queue.Queue()
+    assert_type(Pipeline(inbox), Pipeline[int, int])  # case: typed
+    (Pipeline(inbox) | to_text).start().put("three")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # case: error
+    with (Pipeline(inbox) | to_text).start() as run:
+        assert_type(run, BackgroundRun[str, int])  # case: typed
 
 
 def observation_9_options() -> None:
