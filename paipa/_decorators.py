@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, Unpack, cast, final, overload
 
 from ._options import IteratorStepOptions, StepOptions, check_options
@@ -79,8 +79,8 @@ class _MapDecorator(_Options):
 
     kind: ClassVar[StepKind] = "map"
 
-    def __call__(self, function: _Function[A, B, P, R], /) -> Step[A, B, P, R]:
-        return cast("Step[A, B, P, R]", self.make(function))
+    def __call__(self, function: _Function[A, B, P, B], /) -> Step[A, B, P, B]:
+        return cast("Step[A, B, P, B]", self.make(function))
 
 
 class _FilterDecorator(_Options):
@@ -97,8 +97,22 @@ class _FlatMapDecorator(_Options):
 
     kind: ClassVar[StepKind] = "flat_map"
 
-    def __call__(self, function: _Function[A, Iterable[B], P, R], /) -> Step[A, B, P, R]:
-        return cast("Step[A, B, P, R]", self.make(function))
+    # The function's result names B (list[B], Iterator[B], else Iterable[B]) so
+    # that mypy, inferring from where the step is used, does not pin B first.
+    @overload
+    def __call__(
+        self, function: _Function[A, list[B], P, list[B]], /
+    ) -> Step[A, B, P, list[B]]: ...
+    @overload
+    def __call__(
+        self, function: _Function[A, Iterator[B], P, Iterator[B]], /
+    ) -> Step[A, B, P, Iterator[B]]: ...
+    @overload
+    def __call__(
+        self, function: _Function[A, Iterable[B], P, Iterable[B]], /
+    ) -> Step[A, B, P, Iterable[B]]: ...
+    def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
+        return self.make(function)
 
 
 def _decorate(
@@ -152,8 +166,8 @@ class StepDecorator:
 
     @overload
     def map(
-        self, function: _Function[A, B, P, R], /, **options: Unpack[StepOptions]
-    ) -> Step[A, B, P, R]: ...
+        self, function: _Function[A, B, P, B], /, **options: Unpack[StepOptions]
+    ) -> Step[A, B, P, B]: ...
     @overload
     def map(self, /, **options: Unpack[StepOptions]) -> _MapDecorator: ...
     def map(
@@ -176,8 +190,22 @@ class StepDecorator:
 
     @overload
     def flat_map(
-        self, function: _Function[A, Iterable[B], P, R], /, **options: Unpack[StepOptions]
-    ) -> Step[A, B, P, R]: ...
+        self, function: _Function[A, list[B], P, list[B]], /, **options: Unpack[StepOptions]
+    ) -> Step[A, B, P, list[B]]: ...
+    @overload
+    def flat_map(
+        self,
+        function: _Function[A, Iterator[B], P, Iterator[B]],
+        /,
+        **options: Unpack[StepOptions],
+    ) -> Step[A, B, P, Iterator[B]]: ...
+    @overload
+    def flat_map(
+        self,
+        function: _Function[A, Iterable[B], P, Iterable[B]],
+        /,
+        **options: Unpack[StepOptions],
+    ) -> Step[A, B, P, Iterable[B]]: ...
     @overload
     def flat_map(self, /, **options: Unpack[StepOptions]) -> _FlatMapDecorator: ...
     def flat_map(

@@ -237,6 +237,29 @@ def observation_10_stdlib() -> None:
     del chunked
 
 
+def chars(text: str) -> list[str]:
+    return list(text)
+
+
+def generated_chars(text: str) -> Iterator[str]:
+    yield from text
+
+
+def inline_steps() -> None:
+    # Decorators called inside a chain: the element type comes from the function.
+    assert_type(Pipeline(["1"]) | step.map(int), Pipeline[int])  # case: typed
+    assert_type(Pipeline(["a"]) | step.map(str.upper), Pipeline[str])  # case: typed
+    assert_type(Pipeline(["ab"]) | step.map(len), Pipeline[int])  # case: typed
+    assert_type(Pipeline(["ab"]) | step.filter(str.isalpha), Pipeline[str])  # case: typed
+    assert_type(Pipeline(["ab"]) | step.flat_map(chars), Pipeline[str])  # case: typed
+    assert_type(Pipeline(["ab"]) | step.flat_map(generated_chars), Pipeline[str])  # case: typed
+    assert_type(Pipeline(["ab"]) | step(plain_lengths), Pipeline[int])  # case: typed
+    assert_type(Pipeline(["ab"]) | step.map(workers=2)(len), Pipeline[int])  # case: typed
+    assert_type(step.flat_map(chars)("ab"), list[str])  # case: typed
+    assert_type(step.flat_map(generated_chars)("ab"), Iterator[str])  # case: typed
+    Pipeline([1]) | step.map(str.upper)  # type: ignore[operator, arg-type]  # pyright: ignore[reportDeprecated]  # case: error
+
+
 def backends() -> None:
     on_processes = step.map(square, workers=2, backend="process")
     assert_type(on_processes(3), int)  # case: typed
