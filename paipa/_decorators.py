@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, Unpack, cast, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    Unpack,
+    cast,
+    final,
+    overload,
+)
 
 from ._options import IteratorStepOptions, StepOptions, check_options
-from ._step import Processor, Step, StepKind, make_step
+from ._step import MYPY, Processor, Step, StepKind, make_step
+
+if TYPE_CHECKING:
+    from typing_extensions import deprecated
 
 __all__ = ["StepDecorator", "step"]
 
@@ -175,6 +189,14 @@ class StepDecorator:
     ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into one result: ``(A) -> B``."""
         return _decorate(function, _MapDecorator, options)
+
+    if TYPE_CHECKING and not MYPY:  # pyright only: see paipa._step.MYPY
+
+        @overload
+        @deprecated("paipa: this filter returns None, so it drops every item")
+        def filter(
+            self, function: _Function[A, None, P, None], /, **options: Unpack[StepOptions]
+        ) -> Step[A, A, P, None]: ...
 
     @overload
     def filter(

@@ -223,6 +223,15 @@ def observation_9_options() -> None:
     step.map(square, backend="processes")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]  # case: error
 
 
+def dropped(n: int) -> None:
+    print(n)
+
+
+def observation_9_filters() -> None:
+    assert_type(Pipeline([1, 2]) | step.filter(odd), Pipeline[int])  # case: typed
+    step.filter(dropped)  # pyright: ignore[reportDeprecated]  # case: pyright error
+
+
 def observation_10_stdlib() -> None:
     assert_type(Pipeline(range(3)) | enumerate, Pipeline[tuple[int, int]])  # case: typed
     assert_type(Pipeline(range(3)) | itertools.accumulate, Pipeline[int])  # case: typed
