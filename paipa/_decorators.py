@@ -16,11 +16,8 @@ from typing import (
     overload,
 )
 
-from ._options import IteratorStepOptions, StepOptions, check_options
+from ._options import StepOptions, check_options
 from ._step import MYPY, Processor, Step, StepKind, make_step
-
-if TYPE_CHECKING:
-    from typing_extensions import deprecated
 
 __all__ = ["StepDecorator", "step"]
 
@@ -32,22 +29,35 @@ Result_co = TypeVar("Result_co", covariant=True)
 Returns_co = TypeVar("Returns_co", covariant=True)
 P = ParamSpec("P")
 
+if TYPE_CHECKING:  # annotations only: not built at run time (import time)
+    from typing_extensions import deprecated
 
-# pyright asks for a covariant First_contra, mypy for a contravariant one (it is
-# the type of a parameter); the protocol is only ever matched, never assigned.
-class _Function(Protocol[First_contra, Result_co, P, Returns_co]):  # pyright: ignore[reportInvalidTypeVarUse]
-    """A function as the decorators see it: the data, and its whole signature.
+    from ._options import IteratorStepOptions
 
-    The two overloads are two views of the same function: the first binds the
-    type of the data parameter and of the result the step works with, the
-    second the whole call signature, parameter names included, which the step
-    keeps for direct calls (``Concatenate`` would make the data positional-only).
-    """
+    # pyright asks for a covariant First_contra, mypy for a contravariant one (it is
+    # the type of a parameter); the protocol is only ever matched, never assigned.
+    class _Function(Protocol[First_contra, Result_co, P, Returns_co]):  # pyright: ignore[reportInvalidTypeVarUse]
+        """A function as the decorators see it: the data, and its whole signature.
 
-    @overload
-    def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
-    @overload
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Returns_co: ...
+        The two overloads are two views of the same function: the first binds the
+        type of the data parameter and of the result the step works with, the
+        second the whole call signature, parameter names included, which the step
+        keeps for direct calls (``Concatenate`` would make the data positional-only).
+        """
+
+        @overload
+        def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Returns_co: ...
+
+    class _ProcessorDecorator(Protocol):
+        """``step(...)`` with options only item steps take: for `Processor` classes alone.
+
+        An iterator step has no single item to retry or skip, so ``@step(retries=3)``
+        on a generator function is an error here, as it is at run time.
+        """
+
+        def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
 
 
 class _Options:
@@ -76,16 +86,6 @@ class _IteratorDecorator(_Options):
     ) -> Step[A, B, P, R]: ...
     def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
         return self.make(function)
-
-
-class _ProcessorDecorator(Protocol):
-    """``step(...)`` with options only item steps take: for `Processor` classes alone.
-
-    An iterator step has no single item to retry or skip, so ``@step(retries=3)``
-    on a generator function is an error here, as it is at run time.
-    """
-
-    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
 
 
 class _MapDecorator(_Options):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from ._backends import Backend, BackendName, check_backend
 from ._checks import positive_int, seconds
 
-__all__ = ["ErrorPolicy", "IteratorStepOptions", "StepOptions", "check_options"]
+__all__ = ["ErrorPolicy", "StepOptions", "check_options"]
 
 ErrorPolicy: TypeAlias = Literal["raise", "skip"] | Callable[[Any, Exception], object]
 """What an item step does with an item whose processing failed (after retries):
@@ -45,14 +45,16 @@ class StepOptions(TypedDict, total=False):
     ``ProcessBackend(start_method="spawn")``."""
 
 
-class IteratorStepOptions(TypedDict, total=False):
-    """The options of `StepOptions` that iterator steps take too (not retries, on_error)."""
+if TYPE_CHECKING:  # annotations only: not built at run time (import time)
 
-    name: str
-    workers: int | None
-    ordered: bool
-    queue_size: int | None
-    backend: BackendName | Backend
+    class IteratorStepOptions(TypedDict, total=False):
+        """The options of `StepOptions` that iterator steps take too (not retries, on_error)."""
+
+        name: str
+        workers: int | None
+        ordered: bool
+        queue_size: int | None
+        backend: BackendName | Backend
 
 
 ITEM_ONLY = ("retries", "retry_on", "backoff", "on_error")
