@@ -40,15 +40,18 @@ if TYPE_CHECKING:  # annotations only: not built at run time (import time)
         """A function as the decorators see it: the data, and its whole signature.
 
         The two overloads are two views of the same function: the first binds the
-        type of the data parameter and of the result the step works with, the
-        second the whole call signature, parameter names included, which the step
-        keeps for direct calls (``Concatenate`` would make the data positional-only).
+        whole call signature, parameter names included, which the step keeps for
+        direct calls (``Concatenate`` would make the data positional-only); the
+        second the type of the data parameter and of the result the step works
+        with. In this order, overloaded and generic functions (``sorted``,
+        ``tuple``) keep their types in both checkers, or become Any, rather than
+        being solved to their bounds.
         """
 
         @overload
-        def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
-        @overload
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Returns_co: ...
+        @overload
+        def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
 
     class _ProcessorDecorator(Protocol):
         """``step(...)`` with options only item steps take: for `Processor` classes alone.

@@ -264,6 +264,13 @@ def inline_steps() -> None:
     assert_type(Pipeline(["ab"]) | step.flat_map(generated_chars), Pipeline[str])  # case: typed
     assert_type(Pipeline(["ab"]) | step(plain_lengths), Pipeline[int])  # case: typed
     assert_type(Pipeline(["ab"]) | step.map(workers=2)(len), Pipeline[int])  # case: typed
+    # Overloaded and generic builtins: precise or Any, never an error.
+    ordered: Pipeline[list[int]] = Pipeline([[2, 1]]) | step.map(sorted)  # case: accepted
+    as_tuples: Pipeline[tuple[int, ...]] = Pipeline([[1]]) | step.map(tuple)  # case: accepted
+    as_sets: Pipeline[set[int]] = Pipeline([[1]]) | step.map(set)  # case: accepted
+    largest: Pipeline[int] = Pipeline([[1, 2]]) | step.map(max)  # case: accepted
+    absolute: Pipeline[int] = Pipeline([-1]) | step.map(abs)  # case: accepted
+    del ordered, as_tuples, as_sets, largest, absolute
     assert_type(step.flat_map(chars)("ab"), list[str])  # case: typed
     assert_type(step.flat_map(generated_chars)("ab"), Iterator[str])  # case: typed
     Pipeline([1]) | step.map(str.upper)  # type: ignore[operator, arg-type]  # pyright: ignore[reportDeprecated]  # case: error
