@@ -152,6 +152,7 @@ def observation_3_lists() -> None:
 def observation_4_classes() -> None:
     assert_type(Pipeline([1]) | Lookup, Pipeline[str])  # case: typed
     assert_type(double | Lookup, Chain[int, str])  # case: typed
+    assert_type(step(Lookup) | nonempty, Chain[int, str])  # case: typed
     Pipeline(["a"]) | Lookup  # pyright: ignore[reportDeprecated]  # case: pyright error
     Pipeline(range(3)) | reversed  # pyright: ignore[reportDeprecated]  # case: pyright error
     to_text | Lookup  # pyright: ignore[reportDeprecated]  # case: pyright error
