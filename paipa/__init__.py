@@ -26,8 +26,10 @@ from ._options import ErrorPolicy, StepOptions
 from ._pipeline import Chain, Pipeline
 from ._run_result import RunResult
 from ._step import Processor, Skip, Step, StepKind
+from .threaded import AbstractStep, SkipEntry, funcstep, iterstep
 
 __all__ = [
+    "AbstractStep",
     "Backend",
     "BackendName",
     "BackgroundRun",
@@ -48,6 +50,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "Skip",
+    "SkipEntry",
     "Snapshot",
     "Step",
     "StepDecorator",
@@ -60,12 +63,14 @@ __all__ = [
     "combine_pipeline",
     "consume",
     "flatten",
+    "funcstep",
     "identity_step",
+    "iterstep",
     "step",
     "tally",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 # Tracebacks, reprs and the docs say paipa.Pipeline, not paipa._pipeline.Pipeline.
 for _public in (

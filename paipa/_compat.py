@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, overload
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import Any, cast, overload
 
 from ._checks import is_iterable
 from ._debug._debugger import PipelineRuntimeDebugger
-from ._pipeline import Pipeline, to_steps
+from ._engine._blame import Blame, Site
+from ._engine._context import RunContext
+from ._engine._recorder import Recorder
+from ._pipeline import Pipeline, Steps, to_steps
+from ._source import Source
+from ._step import Step
 
 __all__ = ["combine_pipeline"]
 
@@ -27,13 +33,15 @@ def combine_pipeline(
     steps: Iterable[Any],
     debugger: PipelineRuntimeDebugger | None = None,
 ) -> Iterator[Any] | Callable[..., Iterator[Any]]:
-    """Nest `steps` around `source` and return the resulting iterator.
+    """Nest `steps` around `source`, as paipa 0.3 did, and return the outermost iterator.
 
     `steps` is a list (nested lists are flattened) of functions taking an
     iterator, objects with a ``process(iterator)`` method, or any other step
-    `Pipeline` accepts. When `source` is a callable rather than an iterable,
-    the result is a function: its arguments are passed to `source`, and it
-    returns the iterator of a fresh run.
+    `Pipeline` accepts. The first step gets `source` itself and each step the
+    previous one's result; the steps are called now, in order. When `source`
+    is a callable rather than an iterable, the result is a function: its
+    arguments are passed to `source`, and each call nests the steps afresh.
+    An error from a step gets a note naming it.
 
     ```pycon
     >>> import paipa
@@ -47,11 +55,15 @@ def combine_pipeline(
     if not is_iterable(steps) or isinstance(steps, (str, bytes)):
         raise TypeError(f"combine_pipeline() takes a list of steps, got {steps!r}")
     members = to_steps(list(steps))
+    hooks = cast("object", debugger)
+    if not (hooks is None or isinstance(hooks, PipelineRuntimeDebugger) or _is_legacy(hooks)):
+        raise TypeError(
+            "debugger must be a paipa.PipelineRuntimeDebugger (or an object with "
+            f"{', '.join(_DEBUGGER_HOOKS)} methods, as in paipa 0.3), got {debugger!r}"
+        )
     if is_iterable(source):
-        pipeline = Pipeline(source) | members
-        if debugger is not None:
-            pipeline = pipeline.debug_with(debugger)
-        return iter(pipeline)
+        combined: Iterator[Any] = _combine(source, members, debugger)
+        return combined
     if not callable(source):
         raise TypeError(
             f"combine_pipeline() needs an iterable or a callable source, got {source!r}"
@@ -59,6 +71,124 @@ def combine_pipeline(
     produce = source
 
     def run_pipeline(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        return combine_pipeline(produce(*args, **kwargs), members, debugger)
+        combined: Iterator[Any] = _combine(produce(*args, **kwargs), members, debugger)
+        return combined
 
     return run_pipeline
+
+
+_DEBUGGER_HOOKS = ("head", "tail", "track", "report")
+"""A paipa 0.3 debugger's methods: `combine_pipeline` wires them as 0.3 did."""
+
+
+def _is_legacy(debugger: object) -> bool:
+    return all(callable(getattr(debugger, name, None)) for name in _DEBUGGER_HOOKS)
+
+
+def _combine(source: Any, members: Steps, debugger: object) -> Any:
+    if debugger is None:
+        return _nested(source, members)
+    if isinstance(debugger, PipelineRuntimeDebugger):
+        return _debugged(source, members, debugger)
+    hooks: Any = debugger
+    nested: Any = hooks.head(source)
+    for member in members:
+        nested = _apply(member, hooks.track(nested))
+    return hooks.report(hooks.tail(hooks.track(nested)))
+
+
+def _runs_inline(member: Step[Any, Any]) -> bool:
+    """Whether `member` is a plain function of an iterator: called as is, like 0.3 did."""
+    return member.kind == "iterator" and member.workers is None
+
+
+def _apply(member: Step[Any, Any], upstream: Any) -> Any:
+    """Return what `member` makes of `upstream`: its call, or a run of paipa's engine."""
+    if _runs_inline(member):
+        return member.function(upstream)
+    return iter(Pipeline(upstream) | member)
+
+
+def _nested(source: Any, members: Steps) -> Any:
+    """Call each step on the previous result; note a step's errors with its name."""
+    blame = Blame()
+    result = source
+    total = len(members)
+    for position, member in enumerate(members, 1):
+        site = Site(member.name, position, total, member.kind)
+        try:
+            output = _apply(member, result)
+        except BaseException as error:
+            blame.annotate(error, site)
+            raise
+        if inspect.isgenerator(output) and output is not result:
+            blame.register(output, site)
+        result = output
+    if result is source or not isinstance(result, Iterator):
+        return result  # the source itself, or a step's list: returned as they are, as in 0.3
+    return _noted(result, blame)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _noted(iterator: Iterator[Any], blame: Blame) -> Iterator[Any]:
+    """Yield from `iterator` (``send`` and ``close`` pass through); name the failing step."""
+    try:
+        yield from iterator
+    except Exception as error:
+        blame.annotate(error)
+        raise
+
+
+def _debugged(source: Any, members: Steps, debugger: PipelineRuntimeDebugger) -> Iterator[Any]:
+    """Nest as `_nested` does, each step measured; a step returning its input gets no line."""
+    tracked = _Tracked(source)
+    current = tracked.output(0)
+    for member in members:
+        output = _apply(member, current)
+        if output is current:  # it did nothing: not a step of its own in the report
+            continue
+        current = tracked.add(member, output)
+    return tracked.observed(debugger)
+
+
+class _Tracked:
+    """The outputs of a debugged `combine_pipeline`: measured once the run starts."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = Source(source)
+        self._members: list[Step[Any, Any]] = []
+        self._raw: list[Any] = [source]
+        self._measured: list[Iterator[Any]] = []
+        self._counter: Any = None
+
+    def add(self, member: Step[Any, Any], output: Any) -> Iterator[Any]:
+        """Record `output` as the next step's; return its measured stand-in."""
+        self._members.append(member)
+        self._raw.append(output)
+        return self.output(len(self._raw) - 1)
+
+    def output(self, position: int) -> Iterator[Any]:
+        """Yield the measured output at `position`, once the run has started."""
+        yield from self._measured[position]
+
+    def observed(self, debugger: PipelineRuntimeDebugger) -> Iterator[Any]:
+        """Measure the whole run, reporting to `debugger`'s reporters as it goes."""
+        total = len(self._source.value) if isinstance(self._source.value, Sized) else None
+        recorder = Recorder(self._members, (self._source.name, total), {})
+        counter = debugger.call_counter
+        with debugger._observe(recorder, RunContext()):  # pyright: ignore[reportPrivateUsage]
+            boundary = None
+            for position, raw in enumerate(self._raw):
+                items, boundary = recorder.measure(position, iter(raw), boundary)
+                if counter is not None:
+                    items = _counting_calls(items, counter, recorder, position)
+                self._measured.append(items)
+            yield from self.output(len(self._raw) - 1)
+
+
+def _counting_calls(
+    items: Iterator[Any], counter: Any, recorder: Recorder, position: int
+) -> Iterator[Any]:
+    """Yield `items`, adding the calls `counter.pop()` reports after each to the step's tally."""
+    for item in items:
+        recorder.tally("queries", int(counter.pop() or 0), position)
+        yield item

@@ -138,8 +138,10 @@ def batch(size: int, timeout: float) -> Batch:
     return Batch(size, timeout)
 
 
-def chunk(size: int) -> Chunk:
+def chunk(size: int = 32) -> Chunk:
     """Return a step grouping items into lists of `size` items (the last may be shorter).
+
+    `size` defaults to 32, as in paipa 0.3.
 
     ```pycon
     >>> from paipa import Pipeline, chunk

@@ -70,6 +70,19 @@ def to_steps(value: object) -> Steps:
     return (as_step(value),)
 
 
+def _threaded_steps(source: object) -> bool:
+    """Whether `source` looks like paipa 0.3's ``[(StepClass, workers), ...]``."""
+    if type(source) is not list or not source:
+        return False
+    first = cast("list[object]", source)[0]
+    return (
+        isinstance(first, tuple)
+        and len(first) in (2, 3)  # pyright: ignore[reportUnknownArgumentType]
+        and isinstance(first[0], type)
+        and isinstance(first[1], int)
+    )
+
+
 class Pipeline(Generic[T_co, Fed]):
     """A source and the steps its items flow through; immutable and re-runnable.
 
@@ -115,6 +128,13 @@ class Pipeline(Generic[T_co, Fed]):
         Without a source, or with a `queue.Queue`, the pipeline is fed while it
         runs in the background: see `start` and `BackgroundRun.put`.
         """
+        if _threaded_steps(source):
+            raise TypeError(
+                f"Pipeline() got {source!r}: a list of (step, workers) tuples is paipa 0.3's "
+                "threaded pipeline. Write the steps with @step.map(workers=4) and compose them "
+                "with |, as in Pipeline(source) | download | store; or keep 0.3 code running "
+                "with: from paipa.threaded import Pipeline"
+            )
         self._source = Source(source)
         self._steps: Steps = ()
         self._plan: Plan | None = None

@@ -20,11 +20,16 @@ def test_all_lists_every_public_name() -> None:
     assert public == set(paipa.__all__)
 
 
+OF_PAIPA_0_3 = {"AbstractStep", "SkipEntry", "funcstep", "iterstep"}
+"""paipa 0.3's top-level names: they live in paipa.threaded, as they did."""
+
+
 def test_public_classes_and_functions_report_module_paipa() -> None:
     for name in paipa.__all__:
         value = getattr(paipa, name)
         if inspect.isclass(value) or inspect.isfunction(value):
-            assert value.__module__ == "paipa", name
+            home = "paipa.threaded" if name in OF_PAIPA_0_3 else "paipa"
+            assert value.__module__ == home, name
     assert type(paipa.step).__module__ == "paipa"
 
 
@@ -45,3 +50,12 @@ def test_import_leaves_threads_processes_and_the_debugger_for_later() -> None:
         [sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert found.stdout.strip() == "[]"
+
+
+def test_the_version_succeeds_paipa_0_3_3() -> None:
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["version"] == paipa.__version__
+    assert tuple(int(part) for part in paipa.__version__.split(".")) > (0, 3, 3)

@@ -15,7 +15,7 @@ from .._engine._recorder import Recorder
 from .._engine._scope import scope
 from .._source import Source
 from .._step import Step
-from ._reporters import LoggingReporter, Reporter
+from ._reporters import LoggingReporter, Reporter, reporting
 from ._stats import Snapshot
 
 __all__ = ["PipelineRuntimeDebugger", "check_debugger"]
@@ -33,15 +33,29 @@ class PipelineRuntimeDebugger:
     report, then the error). `last_snapshot` keeps the last one.
     """
 
-    def __init__(self, reporters: Sequence[Reporter] | None = None, interval: float = 5.0) -> None:
-        """Report to `reporters` every `interval` seconds, and once at the end."""
+    def __init__(
+        self,
+        reporters: Sequence[Reporter] | None = None,
+        interval: float = 5.0,
+        call_counter: Any = None,
+    ) -> None:
+        """Report to `reporters` every `interval` seconds, and once at the end.
+
+        A reporter is an object with a ``report(snapshot)`` method, or one
+        written for paipa 0.3, with ``show(info)``. `call_counter` is paipa
+        0.3's: an object whose ``pop()`` returns the calls (database queries,
+        say) made since the last ``pop()``; `combine_pipeline` pops it after
+        each item of each step and reports the sum as the step's ``queries``.
+        """
         if reporters is None:
             reporters = [LoggingReporter()]
-        for reporter in reporters:
-            if not callable(getattr(reporter, "report", None)):
-                raise TypeError(f"a reporter needs a report(snapshot) method, got {reporter!r}")
+        if call_counter is not None and not callable(getattr(call_counter, "pop", None)):
+            raise TypeError(f"call_counter needs a pop() method, got {call_counter!r}")
         self.reporters: tuple[Reporter, ...] = tuple(reporters)
+        self._targets = [reporting(reporter) for reporter in reporters]
         self.interval: float = seconds(interval, "interval", allow_zero=False)
+        self.call_counter: Any = call_counter
+        """paipa 0.3's call counter, read by `combine_pipeline` runs."""
         self.last_snapshot: Snapshot | None = None
         """The last snapshot of the last run (the final one once the run has ended)."""
 
@@ -54,12 +68,25 @@ class PipelineRuntimeDebugger:
         self, steps: Sequence[Step[Any, Any]], source: Source, context: RunContext
     ) -> Generator[RunContext, None, None]:
         """Measure the run that happens inside the block; report as it goes and at the end."""
+        if self.call_counter is not None:
+            raise TypeError(
+                "a debugger with a call_counter (paipa 0.3's) works with combine_pipeline(); "
+                "in a Pipeline, count calls with paipa.tally() instead"
+            )
         total = None
         if source.kind == "iterable" and isinstance(source.value, Sized):
             total = len(source.value)
         recorder = Recorder(steps, (source.name, total), context.policies.counts)
+        with self._observe(recorder, context) as observed:
+            yield observed
+
+    @scope
+    def _observe(
+        self, recorder: Recorder, context: RunContext
+    ) -> Generator[RunContext, None, None]:
+        """Report what `recorder` measures inside the block, as it goes and at the end."""
         context = RunContext(context.policies, recorder)
-        active = list(self.reporters)
+        active = list(self._targets)
 
         def report(snapshot: Snapshot) -> None:
             self.last_snapshot = snapshot

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -265,3 +266,60 @@ def _totals(snapshot: Snapshot) -> list[int | None]:
         else:
             totals.append(totals[-1] if step.kind == "map" else None)
     return totals
+
+
+def reporting(reporter: object) -> Reporter:
+    """Return `reporter` as a `Reporter`: itself, or paipa 0.3's ``show(info)`` adapted.
+
+    A class that defines ``report`` makes a reporter; otherwise an object with
+    ``show`` is taken for a 0.3 one (so is a ``unittest.mock.Mock``, as in
+    0.3's own tests).
+    """
+    kind = type(reporter)
+    if callable(getattr(kind, "report", None)):
+        return reporter  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+    if callable(getattr(reporter, "show", None)):
+        return _ShowReporter(reporter)
+    if callable(getattr(reporter, "report", None)):
+        return reporter  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+    raise TypeError(
+        f"a reporter needs a report(snapshot) method (or paipa 0.3's show(info)), got {reporter!r}"
+    )
+
+
+class _ShowReporter:
+    """A paipa 0.3 reporter: ``show(info)`` gets ``[(step name, figures), ...]``."""
+
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+
+    def __repr__(self) -> str:
+        return repr(self._reporter)
+
+    def report(self, snapshot: Snapshot) -> None:
+        self._reporter.show([(step.name, legacy_figures(step)) for step in snapshot.steps])
+
+
+def legacy_figures(step: StepStats) -> dict[str, float]:
+    """Return a step's figures under paipa 0.3's names (missing names read 0.0).
+
+    ``count`` (items out), ``runtime`` (s), ``throughput`` (items/s), ``utime``
+    and ``stime`` (CPU s), ``queries`` and ``queries_per_entry`` (the
+    ``queries`` tally; also as ``qpe``), ``runtime_per_entry``, ``rss`` (KiB).
+    """
+    figures: dict[str, float] = defaultdict(float)
+    count = step.items_out
+    queries = step.counts.get("queries", 0)
+    figures.update(
+        count=count,
+        runtime=step.seconds,
+        throughput=step.rate,
+        utime=step.user_seconds,
+        stime=step.system_seconds,
+        queries=queries,
+        queries_per_entry=queries / count if count else 0.0,
+        qpe=queries / count if count else 0.0,
+        runtime_per_entry=step.seconds / count if count else 0.0,
+        rss=step.rss_growth / 1024,
+    )
+    return figures

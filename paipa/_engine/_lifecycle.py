@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dis
 import enum
+import gc
 import signal
 import sys
 import threading
@@ -108,12 +109,29 @@ class SourceWatch:
     @staticmethod
     def inside(thread: threading.Thread) -> bool:
         """Whether `thread` is inside a source's ``next()`` now."""
-        frame = sys._current_frames().get(thread.ident or 0)  # pyright: ignore[reportPrivateUsage]
+        frame = _current_frames().get(thread.ident or 0)
         while frame is not None:
             if (frame.f_code, frame.f_lineno) in _FETCHES:
                 return True
             frame = frame.f_back
         return False
+
+
+def _current_frames() -> dict[int, FrameType]:
+    """Return ``sys._current_frames()``, with the garbage collector paused around it.
+
+    On CPython before 3.11.9 a collection inside that call can run a weakref
+    callback while the call holds the interpreter's thread-list lock, and
+    deadlock the whole process against a thread that holds the GIL and waits
+    for that lock (CPython gh-106883; seen here as a cancel that never returned).
+    """
+    if not gc.isenabled():
+        return sys._current_frames()  # pyright: ignore[reportPrivateUsage]
+    gc.disable()
+    try:
+        return sys._current_frames()  # pyright: ignore[reportPrivateUsage]
+    finally:
+        gc.enable()
 
 
 def watched(source: Iterator[Any], watch: SourceWatch) -> Iterator[Any]:
