@@ -44,12 +44,6 @@ if TYPE_CHECKING:  # threads start with a run: the module is imported then
 __all__ = ["BackgroundRun"]
 
 T_co = TypeVar("T_co", covariant=True)
-if TYPE_CHECKING:  # the default is for type checkers only, see paipa._step.CallArgs
-    from typing_extensions import TypeVar as TypeVarWithDefault
-
-    Fed = TypeVarWithDefault("Fed", contravariant=True, default=Any)
-else:
-    Fed = TypeVar("Fed", contravariant=True)
 
 logger = logging.getLogger("paipa")
 
@@ -129,7 +123,7 @@ def _log_lost(error: BaseException) -> None:
     )
 
 
-class BackgroundRun(Generic[T_co, Fed]):
+class BackgroundRun(Generic[T_co]):
     """A pipeline running in threads of its own, returned by `Pipeline.start`.
 
     Iterate it to receive the outputs as they come: every output is kept for
@@ -151,14 +145,6 @@ class BackgroundRun(Generic[T_co, Fed]):
 
     ```
     """
-
-    if not TYPE_CHECKING:
-
-        def __class_getitem__(cls, params):
-            # BackgroundRun[T] stands for BackgroundRun[T, Any], as type checkers read it.
-            if not isinstance(params, tuple):
-                params = (params, Any)
-            return super().__class_getitem__(params)
 
     def __init__(
         self,
@@ -212,11 +198,11 @@ class BackgroundRun(Generic[T_co, Fed]):
 
     # -- input -----------------------------------------------------------------
 
-    def put(self, item: Fed) -> None:
+    def put(self, item: Any) -> None:
         """Give one item to a pipeline started without a source (or from a queue)."""
         self.put_all((item,))
 
-    def put_all(self, items: Iterable[Fed]) -> None:
+    def put_all(self, items: Iterable[Any]) -> None:
         """Give items to a pipeline started without a source, waiting for room.
 
         Raises `RunCancelled` once the run is cancelled or has failed, and
@@ -395,7 +381,7 @@ class BackgroundRun(Generic[T_co, Fed]):
         """
         return self._cancel_and_wait("cancel() was called")
 
-    def __enter__(self) -> BackgroundRun[T_co, Fed]:
+    def __enter__(self) -> BackgroundRun[T_co]:
         """Return the run; on leaving the block it is finished and joined."""
         return self
 

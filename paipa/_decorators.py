@@ -17,7 +17,7 @@ from typing import (
 )
 
 from ._options import StepOptions, check_options
-from ._step import MYPY, Processor, Step, StepKind, make_step
+from ._step import Processor, Step, StepKind, make_step
 
 __all__ = ["StepDecorator", "step"]
 
@@ -30,8 +30,6 @@ Returns_co = TypeVar("Returns_co", covariant=True)
 P = ParamSpec("P")
 
 if TYPE_CHECKING:  # annotations only: not built at run time (import time)
-    from typing_extensions import deprecated
-
     from ._options import IteratorStepOptions
 
     # pyright asks for a covariant First_contra, mypy for a contravariant one (it is
@@ -192,14 +190,6 @@ class StepDecorator:
     ) -> Step[Any, Any] | _Options:
         """Make a step that turns each item into one result: ``(A) -> B``."""
         return _decorate(function, _MapDecorator, options)
-
-    if TYPE_CHECKING and not MYPY:  # pyright only: see paipa._step.MYPY
-
-        @overload
-        @deprecated("paipa: this filter returns None, so it drops every item")
-        def filter(
-            self, function: _Function[A, None, P, None], /, **options: Unpack[StepOptions]
-        ) -> Step[A, A, P, None]: ...
 
     @overload
     def filter(

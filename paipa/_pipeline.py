@@ -24,27 +24,18 @@ from ._step import MYPY, Processor, Step, as_step
 if TYPE_CHECKING:
     from itertools import accumulate
 
-    from typing_extensions import deprecated
-
-    from ._step import Mismatched, MismatchedCallable, NotAStep
-
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 
 T = TypeVar("T")
 if TYPE_CHECKING:
     # Pipeline() without a source is a Pipeline[Any] unless told otherwise
-    # (Pipeline[int]()). A pipeline's second parameter is the type of the items
-    # it is fed while it runs (BackgroundRun.put), Any unless given:
-    # Pipeline[int, int]() is fed ints and checks put(). The defaults are for
-    # type checkers only, see _step.CallArgs.
+    # (Pipeline[int]()). The default is for type checkers only, see
+    # _step.CallArgs.
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     T_co = TypeVarWithDefault("T_co", covariant=True, default=Any)
-    Fed = TypeVarWithDefault("Fed", contravariant=True, default=Any)
 else:
     T_co = TypeVar("T_co", covariant=True)
-    Fed = TypeVar("Fed", contravariant=True)
-S = TypeVar("S")
 U = TypeVar("U")
 In = TypeVar("In", contravariant=True)
 Out = TypeVar("Out", covariant=True)
@@ -83,7 +74,7 @@ def _threaded_steps(source: object) -> bool:
     )
 
 
-class Pipeline(Generic[T_co, Fed]):
+class Pipeline(Generic[T_co]):
     """A source and the steps its items flow through; immutable and re-runnable.
 
     ```pycon
@@ -102,14 +93,6 @@ class Pipeline(Generic[T_co, Fed]):
 
     __slots__ = ("_debugger", "_plan", "_source", "_steps")
 
-    if not TYPE_CHECKING:
-
-        def __class_getitem__(cls, params):
-            # Pipeline[T] stands for Pipeline[T, Any], as the type checkers read it.
-            if not isinstance(params, tuple):
-                params = (params, Any)
-            return super().__class_getitem__(params)
-
     @overload
     def __init__(self, /) -> None: ...
     @overload
@@ -117,7 +100,7 @@ class Pipeline(Generic[T_co, Fed]):
     @overload
     def __init__(self, source: Callable[[], Iterable[T_co]], /) -> None: ...
     @overload
-    def __init__(self: Pipeline[S, S], source: queue.Queue[S], /) -> None: ...
+    def __init__(self, source: queue.Queue[T_co], /) -> None: ...
     def __init__(
         self,
         source: Iterable[Any] | Callable[[], Iterable[Any]] | queue.Queue[Any] = FEED,
@@ -157,44 +140,33 @@ class Pipeline(Generic[T_co, Fed]):
         return self._steps
 
     @overload
-    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U, Fed]: ...
+    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U]: ...
     @overload
-    def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U, Fed]: ...
+    def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U]: ...
     @overload
-    def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U, Fed]: ...
+    def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
 
     if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
 
         @overload
-        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co], Fed]: ...
+        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
         @overload
-        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co, Fed]: ...
+        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
 
     @overload
-    def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U, Fed]: ...
+    def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
     @overload
-    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U, Fed]: ...
+    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U]: ...
     @overload
-    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any, Fed]: ...
+    def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
 
-    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
-
-        @overload
-        @deprecated("paipa: this step cannot take these items (its input type differs)")
-        def __or__(self, other: Mismatched, /) -> Pipeline[Any, Fed]: ...
-        @overload
-        @deprecated("paipa: this value is not a step")
-        def __or__(self, other: NotAStep, /) -> Pipeline[Any, Fed]: ...
-        @overload
-        def __or__(self, other: object, /) -> Pipeline[Any, Fed]: ...
-
-    def __or__(self, other: StepLike, /) -> Pipeline[Any, Fed]:
+    def __or__(self, other: StepLike, /) -> Pipeline[Any]:
         """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
         return Pipeline._extend(self._source, self._steps + to_steps(other), self._debugger)
 
     def debug(
         self, reporters: Sequence[Reporter] | None = None, interval: float = 5.0
-    ) -> Pipeline[T_co, Fed]:
+    ) -> Pipeline[T_co]:
         """Return this pipeline with the runtime debugger on.
 
         Every `interval` seconds, and once at the end, each reporter gets a
@@ -204,7 +176,7 @@ class Pipeline(Generic[T_co, Fed]):
         """
         return self.debug_with(PipelineRuntimeDebugger(reporters, interval))
 
-    def with_backend(self, backend: BackendName | Backend) -> Pipeline[T_co, Fed]:
+    def with_backend(self, backend: BackendName | Backend) -> Pipeline[T_co]:
         """Return this pipeline with every step that has ``workers`` on `backend`.
 
         One change moves the whole pipeline: ``pipeline.with_backend("process")``
@@ -229,7 +201,7 @@ class Pipeline(Generic[T_co, Fed]):
         )
         return Pipeline._extend(self._source, steps, self._debugger)
 
-    def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co, Fed]:
+    def debug_with(self, debugger: PipelineRuntimeDebugger) -> Pipeline[T_co]:
         """Return this pipeline reporting through an existing `debugger`."""
         return Pipeline._extend(self._source, self._steps, check_debugger(debugger))
 
@@ -273,7 +245,7 @@ class Pipeline(Generic[T_co, Fed]):
         stats = self._debugger.last_snapshot if self._debugger is not None else None
         return run_result(items, time.perf_counter() - started, context.policies, stats)
 
-    def start(self, *, discard_outputs: bool = False) -> BackgroundRun[T_co, Fed]:
+    def start(self, *, discard_outputs: bool = False) -> BackgroundRun[T_co]:
         """Start the pipeline in the background and return its handle at once.
 
         Every output is kept for the handle's reader, with backpressure, until
@@ -339,17 +311,6 @@ class Chain(Generic[In, Out]):
     @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
 
-    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
-
-        @overload
-        @deprecated("paipa: this step cannot take these items (its input type differs)")
-        def __or__(self, other: Mismatched, /) -> Chain[In, Any]: ...
-        @overload
-        @deprecated("paipa: this value is not a step")
-        def __or__(self, other: NotAStep, /) -> Chain[In, Any]: ...
-        @overload
-        def __or__(self, other: object, /) -> Chain[In, Any]: ...
-
     def __or__(self, other: StepLike, /) -> Chain[Any, Any]:
         """Return a new chain with `other` appended."""
         return Chain(self.steps, other)
@@ -362,14 +323,6 @@ class Chain(Generic[In, Out]):
     ) -> Chain[Iterable[In], Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
-
-    if TYPE_CHECKING and not MYPY:  # pyright only: see paipa._step.MYPY
-
-        @overload
-        @deprecated("paipa: this chain cannot take the items of the callable before it")
-        def __ror__(self, other: MismatchedCallable, /) -> Chain[Any, Out]: ...
-        @overload
-        def __ror__(self, other: object, /) -> Chain[Any, Out]: ...
 
     def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a new chain with the callable `other` in front."""

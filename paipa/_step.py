@@ -27,21 +27,15 @@ THREADS = ThreadBackend()
 
 if TYPE_CHECKING:
     from itertools import accumulate
-    from typing import TypeAlias
 
-    from typing_extensions import deprecated
-
-    from ._pipeline import Chain, Pipeline
+    from ._pipeline import Chain
 
 MYPY = False
 """True for mypy alone, which reads any name ``MYPY`` as true (pyright does not).
 
-The ``|`` overloads under ``if TYPE_CHECKING and not MYPY`` are for pyright: it
-types curried toolz calls as ``object | curry`` where mypy says ``Any``, so
-pyright needs a last overload taking ``object``. Overloads before it catch
-steps of the wrong type and other mistakes, and are marked deprecated, which is
-how pyright reports them (``reportDeprecated``, an error in strict mode). mypy
-reports those mistakes as failed overloads instead, so it must not see them.
+The ``|`` overloads for ``enumerate`` and ``itertools.accumulate`` are for
+pyright under ``if TYPE_CHECKING and not MYPY``: mypy solves those classes from
+their constructors through the callable overload.
 """
 
 __all__ = [
@@ -79,13 +73,6 @@ else:
 
     CallArgs = ParamSpec("CallArgs")
     Returns = TypeVar("Returns", covariant=True)
-
-if TYPE_CHECKING:
-    Mismatched: TypeAlias = "Step[Any, Any] | Chain[Any, Any] | type[Any] | MismatchedCallable"
-    MismatchedCallable: TypeAlias = "Callable[..., Iterable[Any]] | functools.partial[Any]"
-    """Steps of the wrong type (checked after the overloads that accept them)."""
-    NotAStep: TypeAlias = "Pipeline[Any] | Processor[Any, Any] | str | bytes | float | None"
-    """Values refused as steps at run time."""
 
 StepKind = Literal["iterator", "map", "filter", "flat_map", "process"]
 """How a step consumes its input: the whole iterable, or one item at a time."""
@@ -292,17 +279,6 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
 
-    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
-
-        @overload
-        @deprecated("paipa: this step cannot take these items (its input type differs)")
-        def __or__(self, other: Mismatched, /) -> Chain[In, Any]: ...
-        @overload
-        @deprecated("paipa: this value is not a step")
-        def __or__(self, other: NotAStep, /) -> Chain[In, Any]: ...
-        @overload
-        def __or__(self, other: object, /) -> Chain[In, Any]: ...
-
     def __or__(self, other: Any, /) -> Chain[Any, Any]:
         """Return a reusable `Chain`: this step, then `other`."""
         from ._pipeline import Chain
@@ -319,14 +295,6 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     ) -> Chain[Iterable[In], Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
-
-    if TYPE_CHECKING and not MYPY:  # pyright only: see MYPY
-
-        @overload
-        @deprecated("paipa: this step cannot take the items of the callable before it")
-        def __ror__(self, other: MismatchedCallable, /) -> Chain[Any, Out]: ...
-        @overload
-        def __ror__(self, other: object, /) -> Chain[Any, Out]: ...
 
     def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a reusable `Chain`: the callable `other`, then this step."""
