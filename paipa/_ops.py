@@ -17,6 +17,13 @@ __all__ = ["Batch", "Chunk", "batch", "chunk", "consume", "flatten", "identity_s
 
 T = TypeVar("T")
 U = TypeVar("U")
+if TYPE_CHECKING:
+    # For `chunk(n) | step` where the step takes any list (a `Sized`, say): the
+    # element type is then not solved, and means any item. For type checkers
+    # only, see paipa._step.CallArgs.
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    Item = TypeVarWithDefault("Item", default=object)
 
 
 @final
@@ -49,9 +56,9 @@ class Chunk:
     # Typed for `chunk(n) | step`, where the step fixes the element type; at run
     # time the step's own __ror__ builds the chain.
     @overload
-    def __or__(self, other: Step[list[T], U], /) -> Chain[T, U]: ...
+    def __or__(self, other: Step[list[Item], U], /) -> Chain[Item, U]: ...
     @overload
-    def __or__(self, other: Chain[list[T], U], /) -> Chain[T, U]: ...
+    def __or__(self, other: Chain[list[Item], U], /) -> Chain[Item, U]: ...
     def __or__(self, other: object, /) -> Any:
         """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
         return NotImplemented
@@ -110,9 +117,9 @@ class Batch:
     # Typed for `chunk(n) | step`, where the step fixes the element type; at run
     # time the step's own __ror__ builds the chain.
     @overload
-    def __or__(self, other: Step[list[T], U], /) -> Chain[T, U]: ...
+    def __or__(self, other: Step[list[Item], U], /) -> Chain[Item, U]: ...
     @overload
-    def __or__(self, other: Chain[list[T], U], /) -> Chain[T, U]: ...
+    def __or__(self, other: Chain[list[Item], U], /) -> Chain[Item, U]: ...
     def __or__(self, other: object, /) -> Any:
         """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
         return NotImplemented

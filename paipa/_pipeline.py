@@ -315,14 +315,15 @@ class Chain(Generic[In, Out]):
         """Return a new chain with `other` appended."""
         return Chain(self.steps, other)
 
+    # In this order for the reasons given at Step.__ror__.
+    @overload
+    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
     @overload
     def __ror__(
         self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
     ) -> Chain[Iterable[In], Out]: ...
-    @overload
-    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
 
     def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a new chain with the callable `other` in front."""

@@ -285,16 +285,18 @@ class Step(Generic[In, Out, CallArgs, Returns]):
 
         return Chain(self, other)
 
-    # Generic callables in front (sorted, flatten, chunk(n)) get overloads of their
-    # own shape: pyright cannot solve their type variable and A at once.
+    # Generic callables in front (sorted, flatten) fail the first overload under
+    # pyright, which cannot solve their type variable and A at once; the next two
+    # have their shapes. The general one comes first so that a plain function
+    # keeps its own input type (Iterable[object] stays object).
+    @overload
+    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
     @overload
     def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
     @overload
     def __ror__(
         self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
     ) -> Chain[Iterable[In], Out]: ...
-    @overload
-    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
 
     def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a reusable `Chain`: the callable `other`, then this step."""
