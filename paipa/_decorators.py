@@ -58,7 +58,9 @@ if TYPE_CHECKING:  # annotations only: not built at run time (import time)
         on a generator function is an error here, as it is at run time.
         """
 
-        def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
+        def __call__(
+            self, function: type[Processor[A, B]], /
+        ) -> Step[A, B, ..., Processor[A, B]]: ...
 
 
 class _Options:
@@ -80,7 +82,7 @@ class _IteratorDecorator(_Options):
     kind: ClassVar[StepKind] = "iterator"
 
     @overload
-    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B]: ...
+    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B, ..., Processor[A, B]]: ...
     @overload
     def __call__(
         self, function: _Function[Iterable[A], Iterable[B], P, R], /
@@ -161,7 +163,7 @@ class StepDecorator:
     @overload
     def __call__(
         self, function: type[Processor[A, B]], /, **options: Unpack[StepOptions]
-    ) -> Step[A, B]: ...
+    ) -> Step[A, B, ..., Processor[A, B]]: ...
     @overload
     def __call__(
         self,

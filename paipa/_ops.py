@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "Chunk", "batch", "chunk", "consume", "flatten", "identity_step"]
 
 T = TypeVar("T")
-U = TypeVar("U")
 if TYPE_CHECKING:
     # For `chunk(n) | step` where the step takes any list (a `Sized`, say): the
     # element type is then not solved, and means any item. For type checkers
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     Item = TypeVarWithDefault("Item", default=object)
+    Result = TypeVarWithDefault("Result", default=Any)  # always solved; after Item
 
 
 @final
@@ -56,9 +56,9 @@ class Chunk:
     # Typed for `chunk(n) | step`, where the step fixes the element type; at run
     # time the step's own __ror__ builds the chain.
     @overload
-    def __or__(self, other: Step[list[Item], U], /) -> Chain[Item, U]: ...
+    def __or__(self, other: Step[list[Item], Result], /) -> Chain[Item, Result]: ...
     @overload
-    def __or__(self, other: Chain[list[Item], U], /) -> Chain[Item, U]: ...
+    def __or__(self, other: Chain[list[Item], Result], /) -> Chain[Item, Result]: ...
     def __or__(self, other: object, /) -> Any:
         """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
         return NotImplemented
@@ -117,9 +117,9 @@ class Batch:
     # Typed for `chunk(n) | step`, where the step fixes the element type; at run
     # time the step's own __ror__ builds the chain.
     @overload
-    def __or__(self, other: Step[list[Item], U], /) -> Chain[Item, U]: ...
+    def __or__(self, other: Step[list[Item], Result], /) -> Chain[Item, Result]: ...
     @overload
-    def __or__(self, other: Chain[list[Item], U], /) -> Chain[Item, U]: ...
+    def __or__(self, other: Chain[list[Item], Result], /) -> Chain[Item, Result]: ...
     def __or__(self, other: object, /) -> Any:
         """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
         return NotImplemented

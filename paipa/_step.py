@@ -7,6 +7,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from types import MethodType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -57,9 +58,13 @@ V = TypeVar("V")
 if TYPE_CHECKING:
     # A step's third and fourth parameters carry the decorated function's call
     # signature and result, so direct calls are checked as if undecorated. Their
-    # defaults keep ``Step[A, B]`` meaning "any step from A to B". The result
-    # defaults to object, not Any: with Any, a step of the wrong type would pass
-    # as a plain callable (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``.
+    # defaults keep ``Step[A, B]`` meaning "any step from A to B", called with
+    # anything and returning Any (a map step returns a B, an iterator step an
+    # iterator, a filter a bool). The steps paipa builds without a function's
+    # signature name what their call returns instead (a Processor step its
+    # processor, a partial object): a result that is not an iterable keeps a
+    # step of the wrong input type from passing as a plain callable
+    # (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``.
     # Only the type checkers need the defaults: at run time
     # Step.__class_getitem__ fills them in, and paipa does not import
     # typing_extensions (import time).
@@ -67,7 +72,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     CallArgs = ParamSpecWithDefault("CallArgs", default=...)
-    Returns = TypeVarWithDefault("Returns", covariant=True, default=object)
+    Returns = TypeVarWithDefault("Returns", covariant=True, default=Any)
 else:
     from typing import ParamSpec
 
@@ -95,6 +100,32 @@ class Skip(Exception):  # noqa: N818 - it is a signal, not an error
 
     ```
     """
+
+
+class _class_only:  # noqa: N801 - used as a decorator, like classmethod
+    """A class method that refuses calls on an instance of the class.
+
+    ``Processor.with_options`` builds a step from the class; on an instance it
+    would quietly build from the default constructor, dropping the instance.
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: object, owner: type) -> Callable[..., Any]:
+        if instance is None:
+            return MethodType(self.function, owner)
+        name = self.function.__name__
+
+        def refuse(*args: object, **kwargs: object) -> Any:
+            raise TypeError(
+                f"{name}() is called on the Processor class, not on an instance such as "
+                f"{instance!r}: each worker builds its own instance. For constructor "
+                f"arguments, write step(functools.partial({owner.__name__}, ...)).{name}(...)"
+            )
+
+        return refuse
 
 
 class Processor(ABC, Generic[In, Out]):
@@ -128,14 +159,41 @@ class Processor(ABC, Generic[In, Out]):
     def teardown(self) -> None:
         """Release this worker's resources; called once at the end, even after an error."""
 
-    @classmethod
-    def with_options(cls, **options: Unpack[StepOptions]) -> Step[In, Out]:
-        """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+    if TYPE_CHECKING:
 
-        Also what mypy finds for ``@step``-decorated classes (it ignores class
-        decorators), where it is the step's own ``with_options``.
-        """
-        return make_step(cls, "iterator", options)
+        @classmethod
+        def with_options(
+            cls, **options: Unpack[StepOptions]
+        ) -> Step[In, Out, ..., Processor[In, Out]]:
+            """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+
+            Also what mypy finds for ``@step``-decorated classes (it ignores class
+            decorators), where it is the step's own ``with_options``. Called on the
+            class, never on an instance: each worker builds its own instance.
+            """
+            ...
+
+    else:
+
+        @_class_only
+        def with_options(cls, **options):  # noqa: N805 - a class method, see _class_only
+            """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+
+            Also what mypy finds for ``@step``-decorated classes (it ignores class
+            decorators), where it is the step's own ``with_options``. Called on the
+            class, never on an instance: each worker builds its own instance.
+
+            ```pycon
+            >>> from paipa import Processor
+            >>> class Upper(Processor[str, str]):
+            ...     def process(self, item: str) -> str:
+            ...         return item.upper()
+            >>> Upper.with_options(workers=2).workers
+            2
+
+            ```
+            """
+            return make_step(cls, "iterator", check_options(options))
 
 
 def describe_callable(function: object) -> str:
@@ -249,9 +307,9 @@ class Step(Generic[In, Out, CallArgs, Returns]):
     if not TYPE_CHECKING:
 
         def __class_getitem__(cls, params):
-            # Step[A, B] stands for Step[A, B, ..., object], as the type checkers read it.
+            # Step[A, B] stands for Step[A, B, ..., Any], as the type checkers read it.
             if isinstance(params, tuple) and len(params) == 2:
-                params = (*params, ..., object)
+                params = (*params, ..., Any)
             return super().__class_getitem__(params)
 
     def __call__(self, *args: CallArgs.args, **kwargs: CallArgs.kwargs) -> Returns:
@@ -320,7 +378,7 @@ class Step(Generic[In, Out, CallArgs, Returns]):
         changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
 
-    def partial(self, **kwargs: Any) -> Step[In, Out]:
+    def partial(self, **kwargs: Any) -> Step[In, Out, ..., object]:
         """Return a copy with keyword arguments of the function bound.
 
         The bound names are checked against the function's signature at once.
