@@ -21,20 +21,34 @@ from ._step import Processor, Step, StepKind, make_step
 
 __all__ = ["StepDecorator", "step"]
 
-A = TypeVar("A")
-B = TypeVar("B")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    # A lambda's parameter gives A nothing to solve: the default makes it Any
+    # (mypy would otherwise ask for an annotation of ``inc = step.map(lambda
+    # x: x + 1)``); P and R follow A, so they need defaults too. For type
+    # checkers only, see paipa._step.CallArgs.
+    from typing_extensions import ParamSpec as ParamSpecWithDefault
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    A = TypeVarWithDefault("A", default=Any)
+    B = TypeVarWithDefault("B", default=Any)
+    P = ParamSpecWithDefault("P", default=...)
+    R = TypeVarWithDefault("R", default=Any)
+else:
+    A = TypeVar("A")
+    B = TypeVar("B")
+    P = ParamSpec("P")
+    R = TypeVar("R")
 First_contra = TypeVar("First_contra", contravariant=True)
 Result_co = TypeVar("Result_co", covariant=True)
 Returns_co = TypeVar("Returns_co", covariant=True)
-P = ParamSpec("P")
+Signature = ParamSpec("Signature")
 
 if TYPE_CHECKING:  # annotations only: not built at run time (import time)
     from ._options import IteratorStepOptions
 
     # pyright asks for a covariant First_contra, mypy for a contravariant one (it is
     # the type of a parameter); the protocol is only ever matched, never assigned.
-    class _Function(Protocol[First_contra, Result_co, P, Returns_co]):  # pyright: ignore[reportInvalidTypeVarUse]
+    class _Function(Protocol[First_contra, Result_co, Signature, Returns_co]):  # pyright: ignore[reportInvalidTypeVarUse]
         """A function as the decorators see it: the data, and its whole signature.
 
         The two overloads are two views of the same function: the first binds the
@@ -47,7 +61,7 @@ if TYPE_CHECKING:  # annotations only: not built at run time (import time)
         """
 
         @overload
-        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Returns_co: ...
+        def __call__(self, *args: Signature.args, **kwargs: Signature.kwargs) -> Returns_co: ...
         @overload
         def __call__(self, data: First_contra, /, *args: Any, **kwargs: Any) -> Result_co: ...
 
