@@ -42,6 +42,14 @@ First_contra = TypeVar("First_contra", contravariant=True)
 Result_co = TypeVar("Result_co", covariant=True)
 Returns_co = TypeVar("Returns_co", covariant=True)
 Signature = ParamSpec("Signature")
+# Variables without defaults for flat_map, iterator steps and Processor
+# classes: with defaults, mypy loses the item type of
+# step.flat_map(a_generator_function) inside a chain, and takes
+# step(AProcessorOfTheWrongType) in a chain for a Step[Any, Any]. The
+# defaults are for lambdas given to step.map and step.filter.
+Item = TypeVar("Item")
+Each = TypeVar("Each")
+FlatArgs = ParamSpec("FlatArgs")
 
 if TYPE_CHECKING:  # annotations only: not built at run time (import time)
     from ._options import IteratorStepOptions
@@ -73,8 +81,8 @@ if TYPE_CHECKING:  # annotations only: not built at run time (import time)
         """
 
         def __call__(
-            self, function: type[Processor[A, B]], /
-        ) -> Step[A, B, ..., Processor[A, B]]: ...
+            self, function: type[Processor[Item, Each]], /
+        ) -> Step[Item, Each, ..., object]: ...
 
 
 class _Options:
@@ -96,11 +104,13 @@ class _IteratorDecorator(_Options):
     kind: ClassVar[StepKind] = "iterator"
 
     @overload
-    def __call__(self, function: type[Processor[A, B]], /) -> Step[A, B, ..., Processor[A, B]]: ...
+    def __call__(
+        self, function: type[Processor[Item, Each]], /
+    ) -> Step[Item, Each, ..., object]: ...
     @overload
     def __call__(
-        self, function: _Function[Iterable[A], Iterable[B], P, R], /
-    ) -> Step[A, B, P, R]: ...
+        self, function: _Function[Iterable[Item], Iterable[Each], FlatArgs, R], /
+    ) -> Step[Item, Each, FlatArgs, R]: ...
     def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
         return self.make(function)
 
@@ -128,20 +138,21 @@ class _FlatMapDecorator(_Options):
 
     kind: ClassVar[StepKind] = "flat_map"
 
-    # The function's result names B (list[B], Iterator[B], else Iterable[B]) so
-    # that mypy, inferring from where the step is used, does not pin B first.
+    # The function's result names Each (list[Each], Iterator[Each], else
+    # Iterable[Each]) so that mypy, inferring from where the step is used, does
+    # not pin Each first.
     @overload
     def __call__(
-        self, function: _Function[A, list[B], P, list[B]], /
-    ) -> Step[A, B, P, list[B]]: ...
+        self, function: _Function[Item, list[Each], FlatArgs, list[Each]], /
+    ) -> Step[Item, Each, FlatArgs, list[Each]]: ...
     @overload
     def __call__(
-        self, function: _Function[A, Iterator[B], P, Iterator[B]], /
-    ) -> Step[A, B, P, Iterator[B]]: ...
+        self, function: _Function[Item, Iterator[Each], FlatArgs, Iterator[Each]], /
+    ) -> Step[Item, Each, FlatArgs, Iterator[Each]]: ...
     @overload
     def __call__(
-        self, function: _Function[A, Iterable[B], P, Iterable[B]], /
-    ) -> Step[A, B, P, Iterable[B]]: ...
+        self, function: _Function[Item, Iterable[Each], FlatArgs, Iterable[Each]], /
+    ) -> Step[Item, Each, FlatArgs, Iterable[Each]]: ...
     def __call__(self, function: Callable[..., Any], /) -> Step[Any, Any, ..., Any]:
         return self.make(function)
 
@@ -176,15 +187,15 @@ class StepDecorator:
 
     @overload
     def __call__(
-        self, function: type[Processor[A, B]], /, **options: Unpack[StepOptions]
-    ) -> Step[A, B, ..., Processor[A, B]]: ...
+        self, function: type[Processor[Item, Each]], /, **options: Unpack[StepOptions]
+    ) -> Step[Item, Each, ..., object]: ...
     @overload
     def __call__(
         self,
-        function: _Function[Iterable[A], Iterable[B], P, R],
+        function: _Function[Iterable[Item], Iterable[Each], FlatArgs, R],
         /,
         **options: Unpack[IteratorStepOptions],
-    ) -> Step[A, B, P, R]: ...
+    ) -> Step[Item, Each, FlatArgs, R]: ...
     @overload
     def __call__(self, /, **options: Unpack[IteratorStepOptions]) -> _IteratorDecorator: ...
     @overload
@@ -221,22 +232,25 @@ class StepDecorator:
 
     @overload
     def flat_map(
-        self, function: _Function[A, list[B], P, list[B]], /, **options: Unpack[StepOptions]
-    ) -> Step[A, B, P, list[B]]: ...
+        self,
+        function: _Function[Item, list[Each], FlatArgs, list[Each]],
+        /,
+        **options: Unpack[StepOptions],
+    ) -> Step[Item, Each, FlatArgs, list[Each]]: ...
     @overload
     def flat_map(
         self,
-        function: _Function[A, Iterator[B], P, Iterator[B]],
+        function: _Function[Item, Iterator[Each], FlatArgs, Iterator[Each]],
         /,
         **options: Unpack[StepOptions],
-    ) -> Step[A, B, P, Iterator[B]]: ...
+    ) -> Step[Item, Each, FlatArgs, Iterator[Each]]: ...
     @overload
     def flat_map(
         self,
-        function: _Function[A, Iterable[B], P, Iterable[B]],
+        function: _Function[Item, Iterable[Each], FlatArgs, Iterable[Each]],
         /,
         **options: Unpack[StepOptions],
-    ) -> Step[A, B, P, Iterable[B]]: ...
+    ) -> Step[Item, Each, FlatArgs, Iterable[Each]]: ...
     @overload
     def flat_map(self, /, **options: Unpack[StepOptions]) -> _FlatMapDecorator: ...
     def flat_map(

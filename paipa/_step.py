@@ -162,9 +162,7 @@ class Processor(ABC, Generic[In, Out]):
     if TYPE_CHECKING:
 
         @classmethod
-        def with_options(
-            cls, **options: Unpack[StepOptions]
-        ) -> Step[In, Out, ..., Processor[In, Out]]:
+        def with_options(cls, **options: Unpack[StepOptions]) -> Step[In, Out, ..., object]:
             """Return this class as a step with the given options: ``step(cls).with_options(...)``.
 
             Also what mypy finds for ``@step``-decorated classes (it ignores class
@@ -317,7 +315,7 @@ class Step(Generic[In, Out, CallArgs, Returns]):
         return self.function(*args, **kwargs)  # type: ignore[no-any-return]
 
     @overload
-    def __or__(self, other: Step[Out, V], /) -> Chain[In, V]: ...
+    def __or__(self, other: Step[Out, V, ..., object], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: Chain[Out, V], /) -> Chain[In, V]: ...
     @overload

@@ -82,8 +82,9 @@ def decorators() -> None:
     assert_type(item_types(halve), tuple[int, float])
     assert_type(item_types(scale), tuple[int, int])
     assert_type(item_types(tag), tuple[float, tuple[str, float]])
-    assert_type(step(Lookup), Step[int, bytes])
-    assert_type(scale.partial(factor=2), Step[int, int])
+    # Steps built without a function's signature say what their call returns.
+    assert_type(step(Lookup), Step[int, bytes, ..., object])
+    assert_type(scale.partial(factor=2), Step[int, int, ..., object])
     assert_type(item_types(to_text.with_options(workers=2)), tuple[int, str])
 
 
@@ -122,14 +123,12 @@ def running() -> None:
 
 
 def mismatches() -> None:
-    Pipeline(range(3)) | nonempty  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
-    Pipeline(range(3)) | lengths  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
-    to_text | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
-    Pipeline(["a"]) | chunk(2) | to_text  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
-    Pipeline(range(3)) | (characters | lengths)  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
-    # pyright reports a step of the wrong type as a deprecated overload of | (see
-    # paipa._step.MYPY); mypy as an unsupported operand.
-    Pipeline(["a"]) | lookup_step  # type: ignore[operator]  # pyright: ignore[reportDeprecated]
+    Pipeline(range(3)) | nonempty  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(range(3)) | lengths  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    to_text | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(["a"]) | chunk(2) | to_text  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(range(3)) | (characters | lengths)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    Pipeline(["a"]) | lookup_step  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
     to_text("three")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     Pipeline(42)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     chunk("2")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
