@@ -147,16 +147,43 @@ USER_CODE = textwrap.dedent(
 )
 
 
+README_MODE = ("--config-settings", "editable_mode=compat")
+
+
+@pytest.fixture(scope="module")
+def readme_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the Python of a fresh venv where paipa is installed as the README says.
+
+    The test builds its own install, so it does not depend on how the
+    developer's venv was made (a plain ``pip install -e .`` hides paipa from the
+    checkers behind an import hook).
+    """
+    venv = tmp_path_factory.mktemp("readme-install") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        # The README's install line, without the dependencies (not needed here).
+        [python, "-m", "pip", "install", "-q", "--no-deps", "-e", ROOT, *README_MODE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return python
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
 def test_the_installed_package_is_visible_to_checkers_from_any_folder(
-    checker: str, tmp_path: Path
+    checker: str, tmp_path: Path, readme_install: Path
 ) -> None:
-    # The README installs paipa in editable compat mode (a path entry the checkers
-    # follow); an import hook (the default editable mode) hides it from them.
+    # The checkers run from this venv but resolve imports in the fresh one, from
+    # a folder outside the checkout.
     (tmp_path / "user.py").write_text(USER_CODE)
     flags = (
-        ["--strict", "--no-incremental"] if checker == "mypy" else ["--pythonpath", sys.executable]
+        ["--strict", "--no-incremental", "--python-executable", str(readme_install)]
+        if checker == "mypy"
+        else ["--pythonpath", str(readme_install)]
     )
     environment = {
         key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "MYPYPATH")
