@@ -496,10 +496,21 @@ def _check_not_partial_of_item_step(value: object) -> None:
     if isinstance(inner, Step) and inner.kind in ITEM_KINDS:
         kind: StepKind = inner.kind
         shown = ", ".join(f"{key}={item!r}" for key, item in bound.keywords.items())
+        hint = f"Use {inner.name}.partial({shown}) instead"
+        if bound.args:
+            # A step's function takes the item first: positional arguments bound
+            # by functools.partial would take its place, so there is no
+            # partial() spelling of them.
+            given = ", ".join(repr(arg) for arg in bound.args)
+            hint = (
+                f"Its positional arguments ({given}) would take the place of the item: "
+                f"bind the parameters after the item by keyword, "
+                f"{inner.name}.partial(name=value{', ' + shown if shown else ''})"
+            )
         raise TypeError(
             f"{bound!r} binds arguments of the {kind} step {inner.name!r}, which takes "
             f"one item at a time; as a step, the partial would be called with the whole "
-            f"iterable. Use {inner.name}.partial({shown}) instead"
+            f"iterable. {hint}"
         )
 
 
