@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Iterator, Sized
+from types import FrameType, FunctionType, GeneratorType
 from typing import Any, cast, overload
 
 from ._checks import is_iterable
 from ._debug._debugger import PipelineRuntimeDebugger
-from ._engine._blame import Blame, Site
+from ._engine._blame import Site, add_note
 from ._engine._context import RunContext
 from ._engine._recorder import Recorder
-from ._pipeline import Pipeline, Steps, to_steps
+from ._pipeline import Pipeline, to_steps
 from ._source import Source
-from ._step import Step
+from ._step import Step, as_step
 
 __all__ = ["combine_pipeline"]
 
@@ -54,7 +54,7 @@ def combine_pipeline(
     """
     if not is_iterable(steps) or isinstance(steps, (str, bytes)):
         raise TypeError(f"combine_pipeline() takes a list of steps, got {steps!r}")
-    members = to_steps(list(steps))
+    members = _members(steps)
     hooks = cast("object", debugger)
     if not (hooks is None or isinstance(hooks, PipelineRuntimeDebugger) or _is_legacy(hooks)):
         raise TypeError(
@@ -85,7 +85,7 @@ def _is_legacy(debugger: object) -> bool:
     return all(callable(getattr(debugger, name, None)) for name in _DEBUGGER_HOOKS)
 
 
-def _combine(source: Any, members: Steps, debugger: object) -> Any:
+def _combine(source: Any, members: list[Member], debugger: object) -> Any:
     if debugger is None:
         return _nested(source, members)
     if isinstance(debugger, PipelineRuntimeDebugger):
@@ -97,56 +97,97 @@ def _combine(source: Any, members: Steps, debugger: object) -> Any:
     return hooks.report(hooks.tail(hooks.track(nested)))
 
 
-def _runs_inline(member: Step[Any, Any]) -> bool:
-    """Whether `member` is a plain function of an iterator: called as is, like 0.3 did."""
-    return member.kind == "iterator" and member.workers is None
+Member = Step[Any, Any] | FunctionType
+"""A step of `combine_pipeline`: a plain function is kept as it is and called as 0.3 did."""
 
 
-def _apply(member: Step[Any, Any], upstream: Any) -> Any:
+def _members(steps: Iterable[Any]) -> list[Member]:
+    """Flatten `steps`; keep plain functions, make everything else a `Step` (checking it)."""
+    members: list[Member] = []
+    for value in steps:
+        if type(value) is FunctionType and not hasattr(value, "step_options"):
+            members.append(value)
+        elif isinstance(value, (list, tuple)):
+            members.extend(_members(cast("Iterable[Any]", value)))
+        else:
+            members.extend(to_steps(value))
+    return members
+
+
+def _apply(member: Member, upstream: Any) -> Any:
     """Return what `member` makes of `upstream`: its call, or a run of paipa's engine."""
-    if _runs_inline(member):
+    if isinstance(member, FunctionType):
+        return member(upstream)
+    if member.kind == "iterator" and member.workers is None:
         return member.function(upstream)
     return iter(Pipeline(upstream) | member)
 
 
-def _nested(source: Any, members: Steps) -> Any:
+def _as_step(member: Member) -> Step[Any, Any]:
+    return member if isinstance(member, Step) else as_step(member)
+
+
+def _name_step(error: BaseException, members: list[Member], position: int) -> None:
+    """Note on `error` that it was raised in the step at `position` (from 1)."""
+    step = _as_step(members[position - 1])
+    add_note(error, Site(step.name, position, len(members), step.kind))
+
+
+def _nested(source: Any, members: list[Member]) -> Any:
     """Call each step on the previous result; note a step's errors with its name."""
-    blame = Blame()
-    result = source
-    total = len(members)
+    result: Any = source
+    frames: dict[FrameType | None, int] = {}  # the frames of the generators steps returned
     for position, member in enumerate(members, 1):
-        site = Site(member.name, position, total, member.kind)
         try:
-            output = _apply(member, result)
+            output: Any = _apply(member, result)
         except BaseException as error:
-            blame.annotate(error, site)
+            _name_step(error, members, position)
             raise
-        if inspect.isgenerator(output) and output is not result:
-            blame.register(output, site)
+        if output is not result and _is_a(output, GeneratorType):
+            frames[output.gi_frame] = position
         result = output
-    if result is source or not isinstance(result, Iterator):
+    if result is source or not _is_a(result, Iterator):
         return result  # the source itself, or a step's list: returned as they are, as in 0.3
-    return _noted(result, blame)  # pyright: ignore[reportUnknownArgumentType]
+    return _noted(result, members, frames)
 
 
-def _noted(iterator: Iterator[Any], blame: Blame) -> Iterator[Any]:
+def _is_a(value: object, kind: type) -> bool:
+    """``isinstance``, without narrowing a value typed ``Any`` to a generic type."""
+    return isinstance(value, kind)
+
+
+def _noted(
+    iterator: Iterator[Any], members: list[Member], frames: dict[FrameType | None, int]
+) -> Iterator[Any]:
     """Yield from `iterator` (``send`` and ``close`` pass through); name the failing step."""
     try:
         yield from iterator
     except Exception as error:
-        blame.annotate(error)
+        position = None
+        traceback = error.__traceback__
+        while traceback is not None:  # the innermost frame of a step's generator wins
+            position = frames.get(traceback.tb_frame, position)
+            traceback = traceback.tb_next
+        if position is not None:
+            _name_step(error, members, position)
         raise
 
 
-def _debugged(source: Any, members: Steps, debugger: PipelineRuntimeDebugger) -> Iterator[Any]:
+def _debugged(
+    source: Any, members: list[Member], debugger: PipelineRuntimeDebugger
+) -> Iterator[Any]:
     """Nest as `_nested` does, each step measured; a step returning its input gets no line."""
     tracked = _Tracked(source)
     current = tracked.output(0)
-    for member in members:
-        output = _apply(member, current)
+    for position, member in enumerate(members, 1):
+        try:
+            output = _apply(member, current)
+        except BaseException as error:
+            _name_step(error, members, position)
+            raise
         if output is current:  # it did nothing: not a step of its own in the report
             continue
-        current = tracked.add(member, output)
+        current = tracked.add(_as_step(member), output)
     return tracked.observed(debugger)
 
 

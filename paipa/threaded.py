@@ -20,11 +20,13 @@ the other.
 
 from __future__ import annotations
 
+import atexit
 import enum
 import logging
 import queue
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
@@ -35,12 +37,15 @@ from ._checks import instance_of
 from ._engine._blame import describe
 from ._engine._lifecycle import RunCancelled, RunState
 from ._pipeline import Pipeline as _ModernPipeline
+from ._step import Step
 from .counter import Counter
 
 __all__ = [
     "AbstractIterStep",
     "AbstractStep",
     "Entry",
+    "FuncStep",
+    "IterStep",
     "NopTracker",
     "Pipeline",
     "SiblingInfo",
@@ -292,6 +297,12 @@ def _monotonic() -> float:
     return time.monotonic()
 
 
+FuncStep = AbstractStep
+"""The base of the classes `funcstep` makes (another name for `AbstractStep`)."""
+IterStep = AbstractIterStep
+"""The base of the classes `iterstep` makes (another name for `AbstractIterStep`)."""
+
+
 def funcstep(func: Callable[[Any], Any], base: type[AbstractStep] = AbstractStep) -> type[Any]:
     """Return a step class (subclass of `base`) whose ``process`` is `func`."""
     if not callable(func):
@@ -325,7 +336,13 @@ def _parse(definition: object) -> tuple[type[AbstractStep], int, dict[str, Any]]
     workers: Any = parts[1]
     options: Any = parts[2] if len(parts) == 3 else {}
     if not is_step(step):
-        raise ValueError(f"Unknown step {step!r} in {definition!r}; {_STEP_DEFINITION}")
+        hint = _STEP_DEFINITION
+        if isinstance(step, Step):
+            hint = (
+                "this is a step of the new API: give it workers (step.with_options(workers=4)) "
+                "and compose it with | in a paipa.Pipeline instead"
+            )
+        raise ValueError(f"Unknown step {step!r} in {definition!r}; {hint}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"Invalid number of workers {workers!r} in {definition!r}")
     if not isinstance(options, dict):
@@ -563,8 +580,9 @@ class Pipeline:
 
     Keywords other than those below are passed to each step's constructor
     (``max_retries``, ``threshold``, ``tracker``; the rest lands in the step's
-    ``options``). `daemon` is accepted and has no effect: the engine's threads
-    never keep the interpreter from exiting.
+    ``options``). A background run still going when the program ends is
+    finished first (the input ends, what was put goes through), as in 0.3;
+    with ``daemon=True`` the program ends at once and the run's items are lost.
     """
 
     def __init__(
@@ -629,6 +647,9 @@ class Pipeline:
         self._source = iterable
         self._got_entries = True
 
+    add_iterable = put_iterable
+    """`put_iterable` under the name 0.3's documentation used."""
+
     def finish(self) -> None:
         """Say that no more items will be put: the run ends once they are through."""
         with self._lock:
@@ -673,6 +694,8 @@ class Pipeline:
             self._watcher = None
             raise
         watcher.start()
+        if not self._daemon:
+            _FINISH_AT_EXIT.add(self)
 
     def _watch(self) -> None:
         """Wait for a background run, as 0.3's background thread did: call back on failure."""
@@ -697,6 +720,7 @@ class Pipeline:
         watcher = self._watcher
         if watcher is None:
             raise ValueError("No background thread running.")
+        _FINISH_AT_EXIT.discard(self)
         self.finish()
         if threading.get_ident() in self._own_threads:
             return  # from a step of the run: waiting would wait for itself; it ends by itself
@@ -716,6 +740,8 @@ class Pipeline:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._watcher is None:
+            return  # stopped inside the block already
         if exc_value is None:
             self.stop()
             return
@@ -834,3 +860,16 @@ class Pipeline:
 
 
 _BROKEN = frozenset({RunState.CANCELLING, RunState.FAILED, RunState.CANCELLED})
+
+_FINISH_AT_EXIT: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+"""Background runs of pipelines made without ``daemon=True``: finished when Python exits."""
+
+
+@atexit.register
+def _finish_background_runs() -> None:
+    """Let background runs finish what they were given before the program ends, as in 0.3."""
+    for pipeline in list(_FINISH_AT_EXIT):
+        try:
+            pipeline.stop()
+        except Exception:
+            logger.exception("paipa.threaded: a background run failed as the program ended")

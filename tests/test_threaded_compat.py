@@ -363,6 +363,16 @@ def test_the_new_pipeline_refuses_the_0_3_form_and_shows_both_ways_out() -> None
     assert paipa.Pipeline([(1, 2), (3, 4)]).collect() == [(1, 2), (3, 4)]  # data stays data
 
 
+def test_the_spellings_of_0_3_notes_work() -> None:
+    assert issubclass(funcstep(str), threaded.FuncStep)
+    assert issubclass(iterstep(iter), threaded.IterStep)
+    seen, keep = collector()
+    pipeline = Pipeline([(keep, 1)])
+    pipeline.add_iterable("ab")
+    pipeline.run()
+    assert sorted(seen) == ["a", "b"]
+
+
 def test_top_level_names_of_0_3_still_import() -> None:
     assert paipa.AbstractStep is threaded.AbstractStep
     assert paipa.SkipEntry is threaded.SkipEntry
@@ -417,3 +427,61 @@ def test_stop_from_a_step_of_the_run_finishes_it_without_waiting_for_itself() ->
     assert done.wait(10)
     pipeline.stop()
     assert pipeline.count == 5
+
+
+def run_script(tmp_path: Any, code: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_a_background_run_left_going_is_finished_when_the_program_ends(tmp_path: Any) -> None:
+    result = run_script(
+        tmp_path,
+        """
+        import threading
+        from paipa.threaded import Pipeline, funcstep
+
+        lock = threading.Lock()
+
+        def store(item):
+            with lock:
+                print("stored", item, flush=True)
+
+        pipeline = Pipeline([(funcstep(store), 2)])
+        pipeline.run_forever(background=True)
+        pipeline.put_all(range(20))
+        print("end of the script", flush=True)
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    stored = sorted(int(line.split()[1]) for line in result.stdout.splitlines() if "stored" in line)
+    assert stored == list(range(20)), result.stdout  # no item lost, as 0.3 promised
+
+
+def test_with_daemon_the_program_ends_without_waiting_for_the_run(tmp_path: Any) -> None:
+    result = run_script(
+        tmp_path,
+        """
+        import threading
+        from paipa.threaded import Pipeline, funcstep
+
+        never = threading.Event()
+        pipeline = Pipeline([(funcstep(lambda item: never.wait()), 1)], daemon=True)
+        pipeline.run_forever(background=True)
+        pipeline.put(1)
+        print("end of the script", flush=True)
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "end of the script\n"
+
+
+def test_stop_inside_the_with_block_is_not_an_error() -> None:
+    seen, keep = collector()
+    with Pipeline([(keep, 1)]) as pipeline:
+        pipeline.put(1)
+        pipeline.stop()
+    assert seen == [1]
