@@ -197,3 +197,84 @@ def test_the_installed_package_is_visible_to_checkers_from_any_folder(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MISTAKES = textwrap.dedent(
+    """
+    from collections.abc import Iterable, Iterator
+
+    from paipa import Pipeline, Step, chunk, step
+
+
+    @step.map
+    def to_text(x: int) -> str:
+        return str(x)
+
+
+    @step.filter
+    def nonempty(text: str) -> bool:
+        return bool(text)
+
+
+    @step
+    def lengths(items: Iterable[str]) -> Iterator[int]:
+        for item in items:
+            yield len(item)
+
+
+    def square(n: int) -> int:  # a function missing its @step.map
+        return n * n
+
+
+    def valid(s: Step[int, str]) -> str:
+        print(Pipeline(range(3)) | to_text | nonempty | lengths, to_text | nonempty)
+        return s(3)
+
+
+    def mistakes() -> None:
+        Pipeline(range(3)) | nonempty  # mistake
+        Pipeline(range(3)) | square  # mistake
+        Pipeline(range(3)) | len  # mistake
+        Pipeline(range(3)) | print  # mistake
+        to_text | to_text  # mistake
+        Pipeline(range(3)) | "text"  # mistake
+        Pipeline(range(3)) | str.upper  # mistake
+        Pipeline(range(3)) | lengths  # mistake
+        to_text | square  # mistake
+        Pipeline(range(3)) | to_text | lengths | nonempty  # mistake
+        chunk(2) | to_text  # mistake
+        Pipeline(range(3)) | {1: 2}  # mistake
+        Pipeline(range(3)) | 42  # mistake
+    """
+)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("mode", ["basic", "standard", "strict"])
+def test_a_wrong_step_is_an_error_in_every_pyright_mode(mode: str, tmp_path: Path) -> None:
+    # Users' projects do not all run pyright strict: a mistake reported only
+    # through a strict-only rule would be silent in their editors.
+    (tmp_path / "mistakes.py").write_text(MISTAKES)
+    (tmp_path / "pyrightconfig.json").write_text(
+        json.dumps(
+            {
+                "typeCheckingMode": mode,
+                "reportUnusedExpression": False,
+                "extraPaths": [str(ROOT)],
+            }
+        )
+    )
+    result = subprocess.run(
+        [*CHECKERS["pyright"], "--outputjson", "--pythonpath", sys.executable],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = {
+        item["range"]["start"]["line"] + 1
+        for item in json.loads(result.stdout)["generalDiagnostics"]
+        if item["severity"] == "error"
+    }
+    marked = {number for number, line in enumerate(MISTAKES.splitlines(), 1) if "# mistake" in line}
+    assert errors == marked, (sorted(errors - marked), sorted(marked - errors))
