@@ -61,10 +61,11 @@ if TYPE_CHECKING:
     # defaults keep ``Step[A, B]`` meaning "any step from A to B", called with
     # anything and returning Any (a map step returns a B, an iterator step an
     # iterator, a filter a bool). The steps paipa builds without a function's
-    # signature name what their call returns instead (a Processor step its
-    # processor, a partial object): a result that is not an iterable keeps a
-    # step of the wrong input type from passing as a plain callable
-    # (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``.
+    # signature (a Processor step, a partial) return object instead: a result
+    # that is not an iterable keeps a step of the wrong input type from passing
+    # as a plain callable (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``,
+    # whose Step overloads ask for ``Step[..., object]`` for the same reason
+    # (mypy takes an Any there as a hint when it infers an inline step.map(f)).
     # Only the type checkers need the defaults: at run time
     # Step.__class_getitem__ fills them in, and paipa does not import
     # typing_extensions (import time).
