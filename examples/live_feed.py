@@ -39,7 +39,7 @@ def main() -> None:
 
     producer = threading.Thread(target=produce)
     producer.start()
-    sizes = []
+    sizes: list[int] = []
     for size in run:  # the stored batch sizes, as they come
         sizes.append(size)
         if sum(sizes) == 120:

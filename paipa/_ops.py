@@ -5,13 +5,25 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar, TypeVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, final, overload
 
 from ._checks import positive_int, seconds
+
+if TYPE_CHECKING:
+    from ._pipeline import Chain
+    from ._step import Step
 
 __all__ = ["Batch", "Chunk", "batch", "chunk", "consume", "flatten", "identity_step"]
 
 T = TypeVar("T")
+if TYPE_CHECKING:
+    # For `chunk(n) | step` where the step takes any list (a `Sized`, say): the
+    # element type is then not solved, and means any item. For type checkers
+    # only, see paipa._step.CallArgs.
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    Item = TypeVarWithDefault("Item", default=object)
+    Result = TypeVarWithDefault("Result", default=Any)  # always solved; after Item
 
 
 @final
@@ -40,6 +52,16 @@ class Chunk:
         size = self.size
         while batch := list(itertools.islice(iterator, size)):
             yield batch
+
+    # Typed for `chunk(n) | step`, where the step fixes the element type; at run
+    # time the step's own __ror__ builds the chain.
+    @overload
+    def __or__(self, other: Step[list[Item], Result, ..., object], /) -> Chain[Item, Result]: ...
+    @overload
+    def __or__(self, other: Chain[list[Item], Result], /) -> Chain[Item, Result]: ...
+    def __or__(self, other: object, /) -> Any:
+        """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
+        return NotImplemented
 
     def __repr__(self) -> str:
         return f"paipa.chunk({self.size})"
@@ -91,6 +113,16 @@ class Batch:
                 pending = []
         if pending:
             yield pending
+
+    # Typed for `chunk(n) | step`, where the step fixes the element type; at run
+    # time the step's own __ror__ builds the chain.
+    @overload
+    def __or__(self, other: Step[list[Item], Result, ..., object], /) -> Chain[Item, Result]: ...
+    @overload
+    def __or__(self, other: Chain[list[Item], Result], /) -> Chain[Item, Result]: ...
+    def __or__(self, other: object, /) -> Any:
+        """Return a `Chain`: these lists, then `other` (a step or chain taking lists)."""
+        return NotImplemented
 
     def __repr__(self) -> str:
         return f"paipa.batch({self.size}, {self.timeout:g})"

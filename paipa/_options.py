@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from ._backends import Backend, BackendName, check_backend
 from ._checks import positive_int, seconds
@@ -43,6 +43,18 @@ class StepOptions(TypedDict, total=False):
     """Where the ``workers`` run: ``"thread"`` (the default) or ``"process"`` (a process
     per worker, for CPU-bound work), or a backend object such as
     ``ProcessBackend(start_method="spawn")``."""
+
+
+if TYPE_CHECKING:  # annotations only: not built at run time (import time)
+
+    class IteratorStepOptions(TypedDict, total=False):
+        """The options of `StepOptions` that iterator steps take too (not retries, on_error)."""
+
+        name: str
+        workers: int | None
+        ordered: bool
+        queue_size: int | None
+        backend: BackendName | Backend
 
 
 ITEM_ONLY = ("retries", "retry_on", "backoff", "on_error")

@@ -7,7 +7,7 @@ import queue
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._backends import Backend, BackendName, check_backend
 from ._background import BackgroundRun
@@ -19,12 +19,23 @@ from ._engine._context import RunContext
 from ._plan import Plan, compile_plan
 from ._run_result import RunResult, run_result
 from ._source import FEED, Source
-from ._step import Processor, Step, as_step
+from ._step import MYPY, Processor, Step, as_step
+
+if TYPE_CHECKING:
+    from itertools import accumulate
 
 __all__ = ["Chain", "Pipeline", "RunResult", "to_steps"]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+if TYPE_CHECKING:
+    # Pipeline() without a source is a Pipeline[Any] unless told otherwise
+    # (Pipeline[int]()). The default is for type checkers only, see
+    # _step.CallArgs.
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    T_co = TypeVarWithDefault("T_co", covariant=True, default=Any)
+else:
+    T_co = TypeVar("T_co", covariant=True)
 U = TypeVar("U")
 In = TypeVar("In", contravariant=True)
 Out = TypeVar("Out", covariant=True)
@@ -96,7 +107,7 @@ class Pipeline(Generic[T_co]):
     def __init__(self, source: queue.Queue[T_co], /) -> None: ...
     def __init__(
         self,
-        source: Iterable[T_co] | Callable[[], Iterable[T_co]] | queue.Queue[T_co] = FEED,
+        source: Iterable[Any] | Callable[[], Iterable[Any]] | queue.Queue[Any] = FEED,
         /,
     ) -> None:
         """Read from `source`: an iterable, a one-shot iterator, or a zero-argument callable.
@@ -133,15 +144,26 @@ class Pipeline(Generic[T_co]):
         return self._steps
 
     @overload
-    def __or__(self, other: Step[T_co, U], /) -> Pipeline[U]: ...
+    def __or__(self, other: Step[T_co, U, ..., object], /) -> Pipeline[U]: ...
     @overload
     def __or__(self, other: Chain[T_co, U], /) -> Pipeline[U]: ...
     @overload
     def __or__(self, other: type[Processor[T_co, U]], /) -> Pipeline[U]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Pipeline[tuple[int, T_co]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Pipeline[T_co]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[T_co]], Iterable[U]], /) -> Pipeline[U]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[T_co, U]], /) -> Pipeline[U]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Pipeline[Any]: ...
+
     def __or__(self, other: StepLike, /) -> Pipeline[Any]:
         """Return a new pipeline with `other` (a step, chain, callable or list) appended."""
         return Pipeline._extend(self._source, self._steps + to_steps(other), self._debugger)
@@ -273,20 +295,41 @@ class Chain(Generic[In, Out]):
         self._plan: Plan | None = None
 
     @overload
-    def __or__(self, other: Step[Out, U], /) -> Chain[In, U]: ...
+    def __or__(self, other: Step[Out, U, ..., object], /) -> Chain[In, U]: ...
     @overload
     def __or__(self, other: Chain[Out, U], /) -> Chain[In, U]: ...
     @overload
     def __or__(self, other: type[Processor[Out, U]], /) -> Chain[In, U]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[U]], /) -> Chain[In, U]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[Out, U]], /) -> Chain[In, U]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+
     def __or__(self, other: StepLike, /) -> Chain[Any, Any]:
         """Return a new chain with `other` appended."""
         return Chain(self.steps, other)
 
-    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]:
+    # In this order for the reasons given at Step.__ror__.
+    @overload
+    def __ror__(self, other: Callable[[Iterable[T]], Iterable[In]], /) -> Chain[T, Out]: ...
+    @overload
+    def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
+    @overload
+    def __ror__(
+        self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
+    ) -> Chain[Iterable[In], Out]: ...
+
+    def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a new chain with the callable `other` in front."""
         return Chain(other, self.steps)
 

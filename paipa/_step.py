@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from types import MethodType
 from typing import (
     TYPE_CHECKING,
     Any,
     Generic,
     Literal,
-    ParamSpec,
     TypeVar,
     Unpack,
     cast,
@@ -27,7 +27,17 @@ THREADS = ThreadBackend()
 """The default backend: workers in threads of this process."""
 
 if TYPE_CHECKING:
+    from itertools import accumulate
+
     from ._pipeline import Chain
+
+MYPY = False
+"""True for mypy alone, which reads any name ``MYPY`` as true (pyright does not).
+
+The ``|`` overloads for ``enumerate`` and ``itertools.accumulate`` are for
+pyright under ``if TYPE_CHECKING and not MYPY``: mypy solves those classes from
+their constructors through the callable overload.
+"""
 
 __all__ = [
     "ITEM_KINDS",
@@ -44,7 +54,31 @@ Out = TypeVar("Out", covariant=True)
 A = TypeVar("A")
 B = TypeVar("B")
 V = TypeVar("V")
-P = ParamSpec("P")
+
+if TYPE_CHECKING:
+    # A step's third and fourth parameters carry the decorated function's call
+    # signature and result, so direct calls are checked as if undecorated. Their
+    # defaults keep ``Step[A, B]`` meaning "any step from A to B", called with
+    # anything and returning Any (a map step returns a B, an iterator step an
+    # iterator, a filter a bool). The steps paipa builds without a function's
+    # signature (a Processor step, a partial) return object instead: a result
+    # that is not an iterable keeps a step of the wrong input type from passing
+    # as a plain callable (``Callable[[Iterable[A]], Iterable[B]]``) in ``|``,
+    # whose Step overloads ask for ``Step[..., object]`` for the same reason
+    # (mypy takes an Any there as a hint when it infers an inline step.map(f)).
+    # Only the type checkers need the defaults: at run time
+    # Step.__class_getitem__ fills them in, and paipa does not import
+    # typing_extensions (import time).
+    from typing_extensions import ParamSpec as ParamSpecWithDefault
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    CallArgs = ParamSpecWithDefault("CallArgs", default=...)
+    Returns = TypeVarWithDefault("Returns", covariant=True, default=Any)
+else:
+    from typing import ParamSpec
+
+    CallArgs = ParamSpec("CallArgs")
+    Returns = TypeVar("Returns", covariant=True)
 
 StepKind = Literal["iterator", "map", "filter", "flat_map", "process"]
 """How a step consumes its input: the whole iterable, or one item at a time."""
@@ -67,6 +101,32 @@ class Skip(Exception):  # noqa: N818 - it is a signal, not an error
 
     ```
     """
+
+
+class _class_only:  # noqa: N801 - used as a decorator, like classmethod
+    """A class method that refuses calls on an instance of the class.
+
+    ``Processor.with_options`` builds a step from the class; on an instance it
+    would quietly build from the default constructor, dropping the instance.
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: object, owner: type) -> Callable[..., Any]:
+        if instance is None:
+            return MethodType(self.function, owner)
+        name = self.function.__name__
+
+        def refuse(*args: object, **kwargs: object) -> Any:
+            raise TypeError(
+                f"{name}() is called on the Processor class, not on an instance such as "
+                f"{instance!r}: each worker builds its own instance. For constructor "
+                f"arguments, write step(functools.partial({owner.__name__}, ...)).{name}(...)"
+            )
+
+        return refuse
 
 
 class Processor(ABC, Generic[In, Out]):
@@ -99,6 +159,40 @@ class Processor(ABC, Generic[In, Out]):
 
     def teardown(self) -> None:
         """Release this worker's resources; called once at the end, even after an error."""
+
+    if TYPE_CHECKING:
+
+        @classmethod
+        def with_options(cls, **options: Unpack[StepOptions]) -> Step[In, Out, ..., object]:
+            """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+
+            Also what mypy finds for ``@step``-decorated classes (it ignores class
+            decorators), where it is the step's own ``with_options``. Called on the
+            class, never on an instance: each worker builds its own instance.
+            """
+            ...
+
+    else:
+
+        @_class_only
+        def with_options(cls, **options):  # noqa: N805 - a class method, see _class_only
+            """Return this class as a step with the given options: ``step(cls).with_options(...)``.
+
+            Also what mypy finds for ``@step``-decorated classes (it ignores class
+            decorators), where it is the step's own ``with_options``. Called on the
+            class, never on an instance: each worker builds its own instance.
+
+            ```pycon
+            >>> from paipa import Processor
+            >>> class Upper(Processor[str, str]):
+            ...     def process(self, item: str) -> str:
+            ...         return item.upper()
+            >>> Upper.with_options(workers=2).workers
+            2
+
+            ```
+            """
+            return make_step(cls, "iterator", check_options(options))
 
 
 def describe_callable(function: object) -> str:
@@ -142,8 +236,14 @@ def _look_like(step: object, function: object, wrapped: object) -> None:
 
 @final
 @dataclass(frozen=True, eq=False)
-class Step(Generic[In, Out]):
+class Step(Generic[In, Out, CallArgs, Returns]):
     """One step of a pipeline: a function plus how it consumes items.
+
+    ``Step[In, Out]`` takes items of type ``In`` and gives items of type
+    ``Out``. Decorated steps have two more type parameters, the call
+    signature and result of their function, so that calling a step directly
+    is checked as if it were not decorated; ``Step[In, Out]`` leaves them
+    open (any signature).
 
     Build steps with the `step` decorators; a `Step` is immutable, and
     `with_options` and `partial` return new steps. Calling a step calls the
@@ -203,39 +303,65 @@ class Step(Generic[In, Out]):
             )
         _look_like(self, self.function, self.function)
 
-    # Item steps return different things per kind (a filter returns a bool), so
-    # their direct calls are typed Any; the overloads still reject wrong items.
-    @overload
-    def __call__(self, item: In, /, *args: Any, **kwargs: Any) -> Any: ...
-    @overload
-    def __call__(self, items: Iterable[In], /, *args: Any, **kwargs: Any) -> Iterator[Out]: ...
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if not TYPE_CHECKING:
+
+        def __class_getitem__(cls, params):
+            # Step[A, B] stands for Step[A, B, ..., Any], as the type checkers read it.
+            if isinstance(params, tuple) and len(params) == 2:
+                params = (*params, ..., Any)
+            return super().__class_getitem__(params)
+
+    def __call__(self, *args: CallArgs.args, **kwargs: CallArgs.kwargs) -> Returns:
         """Call the decorated function directly, exactly as without the decorator."""
-        return self.function(*args, **kwargs)
+        return self.function(*args, **kwargs)  # type: ignore[no-any-return]
 
     @overload
-    def __or__(self, other: Step[Out, V], /) -> Chain[In, V]: ...
+    def __or__(self, other: Step[Out, V, ..., object], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: Chain[Out, V], /) -> Chain[In, V]: ...
     @overload
     def __or__(self, other: type[Processor[Out, V]], /) -> Chain[In, V]: ...
+
+    if TYPE_CHECKING and not MYPY:  # mypy solves these from the constructors
+
+        @overload
+        def __or__(self, other: type[enumerate[Any]], /) -> Chain[In, tuple[int, Out]]: ...
+        @overload
+        def __or__(self, other: type[accumulate[Any]], /) -> Chain[In, Out]: ...
+
     @overload
     def __or__(self, other: Callable[[Iterable[Out]], Iterable[V]], /) -> Chain[In, V]: ...
     @overload
+    def __or__(self, other: Callable[[], Processor[Out, V]], /) -> Chain[In, V]: ...
+    @overload
     def __or__(self, other: list[Any] | tuple[Any, ...], /) -> Chain[In, Any]: ...
+
     def __or__(self, other: Any, /) -> Chain[Any, Any]:
         """Return a reusable `Chain`: this step, then `other`."""
         from ._pipeline import Chain
 
         return Chain(self, other)
 
-    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]:
+    # Generic callables in front (sorted, flatten) fail the first overload under
+    # pyright, which cannot solve their type variable and A at once; the next two
+    # have their shapes. The general one comes first so that a plain function
+    # keeps its own input type (Iterable[object] stays object).
+    @overload
+    def __ror__(self, other: Callable[[Iterable[A]], Iterable[In]], /) -> Chain[A, Out]: ...
+    @overload
+    def __ror__(self, other: Callable[[Iterable[In]], Iterable[In]], /) -> Chain[In, Out]: ...
+    @overload
+    def __ror__(
+        self, other: Callable[[Iterable[Iterable[In]]], Iterable[In]], /
+    ) -> Chain[Iterable[In], Out]: ...
+
+    def __ror__(self, other: Any, /) -> Chain[Any, Out]:
         """Return a reusable `Chain`: the callable `other`, then this step."""
         from ._pipeline import Chain
 
         return Chain(other, self)
 
-    def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out]:
+    def with_options(self, **options: Unpack[StepOptions]) -> Step[In, Out, CallArgs, Returns]:
         """Return a copy of this step with the given options changed.
 
         ```pycon
@@ -251,7 +377,7 @@ class Step(Generic[In, Out]):
         changes: dict[str, Any] = dict(check_options(options))
         return replace(self, **changes)
 
-    def partial(self, **kwargs: Any) -> Step[In, Out]:
+    def partial(self, **kwargs: Any) -> Step[In, Out, ..., object]:
         """Return a copy with keyword arguments of the function bound.
 
         The bound names are checked against the function's signature at once.
@@ -355,10 +481,38 @@ def as_step(value: object) -> Step[Any, Any]:
             f"cannot use {value!r} ({type(value).__name__}) as a pipeline step: expected a "
             "Step, a Chain, a Processor class, a callable taking an iterable, or a list of these"
         )
+    _check_not_partial_of_item_step(value)
     if callable(value):
         return make_step(value, "iterator", check_options(getattr(value, "step_options", {})))
     process: Callable[..., Any] = getattr(value, "process")  # noqa: B009 - checked above
     return Step(process, "iterator", type(value).__name__)
+
+
+def _check_not_partial_of_item_step(value: object) -> None:
+    """Refuse ``functools.partial(item_step, ...)``: it would get the whole iterable."""
+    if not isinstance(value, functools.partial):
+        return
+    bound = cast("functools.partial[object]", value)
+    inner: object = bound.func
+    if isinstance(inner, Step) and inner.kind in ITEM_KINDS:
+        kind: StepKind = inner.kind
+        shown = ", ".join(f"{key}={item!r}" for key, item in bound.keywords.items())
+        hint = f"Use {inner.name}.partial({shown}) instead"
+        if bound.args:
+            # A step's function takes the item first: positional arguments bound
+            # by functools.partial would take its place, so there is no
+            # partial() spelling of them.
+            given = ", ".join(repr(arg) for arg in bound.args)
+            hint = (
+                f"Its positional arguments ({given}) would take the place of the item: "
+                f"bind the parameters after the item by keyword, "
+                f"{inner.name}.partial(name=value{', ' + shown if shown else ''})"
+            )
+        raise TypeError(
+            f"{bound!r} binds arguments of the {kind} step {inner.name!r}, which takes "
+            f"one item at a time; as a step, the partial would be called with the whole "
+            f"iterable. {hint}"
+        )
 
 
 def _has_process(value: object) -> bool:

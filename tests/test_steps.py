@@ -1,12 +1,14 @@
 """The @step decorator family and Step values."""
 
 import dataclasses
+import functools
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
-from paipa import Pipeline, Skip, Step, step
+from paipa import Chain, Pipeline, Processor, Skip, Step, batch, chunk, combine_pipeline, step
 
 
 @step
@@ -180,3 +182,125 @@ def test_steps_compose_into_chains() -> None:
     chain = double | positive
     assert [s.name for s in chain.steps] == ["double", "positive"]
     assert isinstance(double, Step)
+
+
+def test_a_functools_partial_of_an_item_step_is_refused_naming_the_step_partial() -> None:
+    @step.map
+    def scale(x: int, *, factor: int = 1) -> int:
+        return x * factor
+
+    with pytest.raises(TypeError, match=r"map step 'scale'.*scale\.partial\(factor=10\)"):
+        Pipeline([1]) | functools.partial(scale, factor=10)
+    assert (Pipeline([1]) | scale.partial(factor=10)).collect() == [10]
+
+
+def test_a_refused_partial_with_positional_arguments_names_them() -> None:
+    @step.map
+    def scale(x: int, factor: int = 1) -> int:
+        return x * factor
+
+    expected = r"positional arguments \(3\) would take the place of the item.*scale\.partial\("
+    with pytest.raises(TypeError, match=expected):
+        Pipeline([1]) | functools.partial(scale, 3)
+    with pytest.raises(TypeError, match=r"\(3\).*scale\.partial\(name=value, factor=2\)"):
+        Pipeline([1]) | functools.partial(scale, 3, factor=2)
+
+
+@pytest.mark.parametrize(
+    "compose",
+    [
+        pytest.param(lambda bound: Pipeline([1]) | [bound], id="list"),
+        pytest.param(lambda bound: Chain(bound), id="chain"),
+        pytest.param(lambda bound: list(combine_pipeline([1], [bound])), id="combine_pipeline"),
+    ],
+)
+def test_a_partial_of_an_item_step_is_refused_wherever_it_is_composed(
+    compose: Callable[[object], object],
+) -> None:
+    @step.map
+    def scale(x: int, *, factor: int = 1) -> int:
+        return x * factor
+
+    with pytest.raises(TypeError, match=r"scale\.partial\(factor=10\)"):
+        compose(functools.partial(scale, factor=10))
+
+
+def test_a_functools_partial_of_an_iterator_step_still_works() -> None:
+    @step
+    def repeat(items: Iterable[int], times: int = 1) -> Iterator[int]:
+        for item in items:
+            yield from [item] * times
+
+    assert (Pipeline([1, 2]) | functools.partial(repeat, times=2)).collect() == [1, 1, 2, 2]
+
+
+def test_step_subscripted_with_two_types_stands_for_any_signature() -> None:
+    assert Step[int, str] == Step[int, str, ..., Any]
+
+    def factory() -> Step[int, int]:  # annotations evaluated at run time
+        return step.map(abs)
+
+    assert factory()(-2) == 2
+
+
+def test_processor_classes_have_with_options() -> None:
+    class Upper(Processor[str, str]):
+        def process(self, item: str) -> str:
+            return item.upper()
+
+    threaded = Upper.with_options(workers=2, name="upper")
+    assert (threaded.kind, threaded.workers, threaded.name) == ("process", 2, "upper")
+    assert (Pipeline(["a", "b"]) | threaded).collect() == ["A", "B"]
+    assert Upper.with_options.__doc__ == Processor.with_options.__doc__
+
+
+def test_processor_with_options_checks_the_options_like_every_step() -> None:
+    class Upper(Processor[str, str]):
+        def process(self, item: str) -> str:
+            return item.upper()
+
+    with pytest.raises(TypeError, match=r"unknown step option 'wokers'"):
+        Upper.with_options(wokers=2)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    with pytest.raises(ValueError, match=r"workers"):
+        Upper.with_options(workers=0)
+
+
+def test_processor_with_options_refuses_an_instance() -> None:
+    class Lookup(Processor[int, str]):
+        def __init__(self, dsn: str = "memory") -> None:
+            self.dsn = dsn
+
+        def process(self, item: int) -> str:
+            return f"{self.dsn}:{item}"
+
+    instance = Lookup("db")
+    with pytest.raises(TypeError, match=r"on the Processor class, not on an instance.*Lookup"):
+        instance.with_options(workers=2)
+    # The spelling the message gives keeps the constructor arguments.
+    kept = step(functools.partial(Lookup, "db")).with_options(workers=2)
+    assert (Pipeline([1]) | kept).collect() == ["db:1"]
+
+
+def test_a_chunk_before_a_step_makes_a_chain() -> None:
+    @step.map
+    def total(batch: list[int]) -> int:
+        return sum(batch)
+
+    chained = chunk(2) | total
+    assert isinstance(chained, Chain)
+    assert [member.name for member in chained.steps] == ["chunk(2)", "total"]
+    assert list(chained([1, 2, 3])) == [3, 3]
+    assert list((chunk(2) | (total | step.map(str)))([1, 2, 3])) == ["3", "3"]
+
+
+def test_chunk_or_leaves_the_chain_to_the_step_after_it() -> None:
+    # Chunk.__or__ types `chunk(n) | step` for the checkers; at run time it
+    # declines, so Python asks the step (Step.__ror__, Chain.__ror__).
+    @step.map
+    def total(batch: list[int]) -> int:
+        return sum(batch)
+
+    assert chunk(2).__or__(total) is NotImplemented
+    assert batch(2, 1.0).__or__(total) is NotImplemented
+    with pytest.raises(TypeError, match=r"unsupported operand"):
+        chunk(2) | 3  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]

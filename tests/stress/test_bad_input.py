@@ -140,7 +140,6 @@ BAD: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("batch timeout 0", lambda: batch(2, 0), ValueError, "got 0"),
     ("batch timeout a string", lambda: batch(2, "1s"), TypeError, "'1s'"),
     ("consume -1", lambda: consume([], -1), ValueError, "got -1"),
-    ("combine_pipeline: source", lambda: combine_pipeline(42, []), TypeError, "got 42"),
     ("combine_pipeline: steps", lambda: combine_pipeline([1], 42), TypeError, "got 42"),
     (
         "combine_pipeline: debugger",
