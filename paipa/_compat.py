@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sized
 from types import FrameType, FunctionType, GeneratorType
 from typing import Any, cast, overload
 
 from ._checks import is_iterable
 from ._debug._debugger import PipelineRuntimeDebugger
+from ._debug._stats import Snapshot
 from ._engine._blame import RAISED_IN, Site, add_note
 from ._engine._context import RunContext
 from ._engine._inline import is_inert
-from ._engine._recorder import Recorder
+from ._engine._recorder import Boundary, Recorder
 from ._pipeline import Pipeline, to_steps
 from ._step import Step, as_step
 
@@ -138,6 +140,7 @@ class _Places:
         self.source = source
         self.members = members
         self.frames: dict[FrameType | None, int] = {}
+        self.generators: list[Any] = []
         self.engine = False
         """Whether a step ran on paipa's engine (whose notes number its own steps)."""
 
@@ -145,23 +148,32 @@ class _Places:
         """Return `output` (or its stand-in) known as the output of the step at `position`."""
         if _is_a(output, GeneratorType):
             self.frames[output.gi_frame] = position
+            self.generators.append(output)
             return output
         if _is_a(output, Iterator) and not is_inert(output):
             guarded: Any = _guarded(output)
             self.frames[guarded.gi_frame] = position
+            self.generators.append(guarded)
             return guarded
         return output
 
-    def name(self, error: BaseException, position: int | None = None) -> None:
-        """Note on `error` the step it came from: `position`, or found in its traceback."""
+    def close(self) -> None:
+        """Close the steps' generators, the last first, so their ``finally`` blocks run now."""
+        for generator in reversed(self.generators):
+            generator.close()
+
+    def name(self, error: BaseException, fallback: int | None = None) -> None:
+        """Note on `error` the step it came from, found in its traceback, else `fallback`."""
+        position = None
+        traceback = error.__traceback__
+        while traceback is not None:  # the innermost frame of a step's generator wins
+            found = self.frames.get(traceback.tb_frame)
+            position = position if found is None else found
+            traceback = traceback.tb_next
         if position is None:
-            traceback = error.__traceback__
-            while traceback is not None:  # the innermost frame of a step's generator wins
-                found = self.frames.get(traceback.tb_frame)
-                position = position if found is None else found
-                traceback = traceback.tb_next
-            if position is None:
-                return
+            position = fallback
+        if position is None:
+            return
         if self.engine:  # an engine run in between numbered its steps its own way
             notes: list[str] = getattr(error, "__notes__", [])
             notes[:] = [text for text in notes if not text.startswith(RAISED_IN)]
@@ -192,7 +204,7 @@ def _nested(source: Any, members: list[Member]) -> Any:
         try:
             output: Any = _apply(member, result, places)
         except BaseException as error:
-            places.name(error, position)
+            places.name(error, fallback=position)  # it may have read its input already
             raise
         if output is not result:
             result = places.place(output, position)
@@ -208,67 +220,78 @@ def _noted(iterator: Iterator[Any], places: _Places) -> Iterator[Any]:
     except Exception as error:
         places.name(error)
         raise
+    finally:
+        places.close()
 
 
 def _debugged(
     source: Any, members: list[Member], debugger: PipelineRuntimeDebugger
 ) -> Iterator[Any]:
-    """Nest as `_nested` does, each step measured; a step returning its input gets no line."""
+    """Nest as `_nested` does, each step measured; a step returning its input gets no line.
+
+    The steps are measured from the start, also those that read their input
+    when called; the reporting starts when the result is first read.
+    """
+    name = str(getattr(source, "__name__", type(source).__name__))
+    total = len(source) if isinstance(source, Sized) else None
+    recorder = _Recorder([_as_step(member) for member in members], (name, total), {})
+    counter = debugger.call_counter
     places = _Places(source, members)
-    tracked = _Tracked(places.place(source, 0), source)
-    current = tracked.output(0)
+
+    def measured(items: Any, position: int, upstream: Boundary | None) -> tuple[Any, Boundary]:
+        iterator, boundary = recorder.measure(position, _lazily(items), upstream)
+        if counter is not None:
+            iterator = _counting_calls(iterator, counter, recorder, position)
+        return iterator, boundary
+
+    current, boundary = measured(places.place(source, 0), 0, None)
     for position, member in enumerate(members, 1):
         try:
             output = _apply(member, current, places)
         except BaseException as error:
-            places.name(error, position)
+            places.name(error, fallback=position)
             raise
         if output is current:  # it did nothing: not a step of its own in the report
+            recorder.skipped.add(position)
             continue
-        current = tracked.add(_as_step(member), places.place(output, position))
-    return tracked.observed(debugger, places)
+        current, boundary = measured(places.place(output, position), position, boundary)
+    return _observed(current, recorder, debugger, places)
 
 
-class _Tracked:
-    """The outputs of a debugged `combine_pipeline`: measured once the run starts."""
+def _lazily(items: Any) -> Iterator[Any]:
+    """Yield the items of `items`, calling ``iter()`` only when the first is asked for."""
+    yield from items
 
-    def __init__(self, source: Any, original: Any) -> None:
-        self._name = str(getattr(original, "__name__", type(original).__name__))
-        self._total = len(original) if isinstance(original, Sized) else None
-        self._members: list[Step[Any, Any]] = []
-        self._raw: list[Any] = [source]
-        self._measured: list[Iterator[Any]] = []
 
-    def add(self, member: Step[Any, Any], output: Any) -> Iterator[Any]:
-        """Record `output` as the next step's; return its measured stand-in."""
-        self._members.append(member)
-        self._raw.append(output)
-        return self.output(len(self._raw) - 1)
+class _Recorder(Recorder):
+    """A `Recorder` whose reports leave out the steps that returned their input unchanged."""
 
-    def output(self, position: int) -> Iterator[Any]:
-        """Yield the measured output at `position`, once the run has started."""
-        yield from self._measured[position]
+    def __init__(
+        self, steps: list[Step[Any, Any]], source: tuple[str, int | None], counts: dict[int, Any]
+    ) -> None:
+        super().__init__(steps, source, counts)
+        self.skipped: set[int] = set()
 
-    def observed(self, debugger: PipelineRuntimeDebugger, places: _Places) -> Iterator[Any]:
-        """Measure the whole run, reporting to `debugger`'s reporters as it goes.
+    def snapshot(self, final: bool = False, failed: bool = False) -> Snapshot:
+        """Return the figures so far, without the skipped steps."""
+        snapshot = super().snapshot(final, failed)
+        kept = tuple(step for step in snapshot.steps if step.position not in self.skipped)
+        return dataclasses.replace(snapshot, steps=kept)
 
-        A value sent in is ignored, as 0.3's debugger did.
-        """
-        recorder = Recorder(self._members, (self._name, self._total), {})
-        counter = debugger.call_counter
-        try:
-            with debugger._observe(recorder, RunContext()):  # pyright: ignore[reportPrivateUsage]
-                boundary = None
-                for position, raw in enumerate(self._raw):
-                    items, boundary = recorder.measure(position, iter(raw), boundary)
-                    if counter is not None:
-                        items = _counting_calls(items, counter, recorder, position)
-                    self._measured.append(items)
-                for item in self.output(len(self._raw) - 1):  # noqa: UP028 (send() ignored)
-                    yield item
-        except Exception as error:
-            places.name(error)
-            raise
+
+def _observed(
+    items: Iterator[Any], recorder: Recorder, debugger: PipelineRuntimeDebugger, places: _Places
+) -> Iterator[Any]:
+    """Yield `items`, reporting to `debugger`'s reporters as they come (``send`` is ignored)."""
+    try:
+        with debugger._observe(recorder, RunContext()):  # pyright: ignore[reportPrivateUsage]
+            for item in items:  # noqa: UP028 (a value sent in is ignored, as in 0.3)
+                yield item
+    except Exception as error:
+        places.name(error)
+        raise
+    finally:
+        places.close()
 
 
 def _counting_calls(

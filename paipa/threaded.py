@@ -573,6 +573,12 @@ def _iterate(instance: AbstractIterStep, work: _Work, items: Iterable[Any]) -> I
         for value in results:
             instance._pass_on(Entry(Types.regular, value, 0))
             yield from _drain(outbox)
+        while again:  # re-enqueued after the input ended: through process() once more
+            if cancelling():
+                raise Cancelled
+            for value in instance.process(_payloads(again)) or ():
+                instance._pass_on(Entry(Types.regular, value, 0))
+                yield from _drain(outbox)
         ended = True
         instance._pass_on(Entry(Types.sentry, None, None))
         yield from _drain(outbox)
@@ -597,18 +603,27 @@ def _shut_down(instance: AbstractStep, work: _Work, ended: bool, initialized: bo
     finish their items first); while the run is being stopped it is logged.
     """
     last = work.end(instance)
-    for hook, due in ((instance.thread_shutdown, initialized), (instance.step_shutdown, last)):
-        if not due:
-            continue
-        try:
-            hook()
-        except Exception:
-            if ended:
-                work.pipeline._record(sys.exc_info(), f"{work.name} ({hook.__name__})")
-            else:  # stopped by another error, a cancel or Ctrl-C: do not hide that
-                logger.error(
-                    "paipa.threaded: %s() of %s failed", hook.__name__, instance.name, exc_info=True
-                )
+    try:
+        if initialized:
+            _call_hook(instance.thread_shutdown, instance, work, ended)
+    finally:
+        if last:
+            _call_hook(instance.step_shutdown, instance, work, ended)
+
+
+def _call_hook(
+    hook: Callable[[], object], instance: AbstractStep, work: _Work, ended: bool
+) -> None:
+    """Call a shutdown hook; its failure fails the run, or is logged if the run is stopping."""
+    try:
+        hook()
+    except Exception:
+        if ended:
+            work.pipeline._record(sys.exc_info(), f"{work.name} ({hook.__name__})")
+        else:  # stopped by another error, a cancel or Ctrl-C: do not hide that
+            logger.error(
+                "paipa.threaded: %s() of %s failed", hook.__name__, instance.name, exc_info=True
+            )
 
 
 class Pipeline:
@@ -700,9 +715,12 @@ class Pipeline:
         """Say that no more items will be put: the run ends once they are through."""
         with self._lock:
             self._got_entries = True
-            self._finished = True
             run = self._run
-        if run is not None:
+            going = run is not None and not run.state.ended
+            if not going:  # for the next run: it reads what the queue holds, then ends
+                self._finished = True
+        if going:
+            assert run is not None
             run.finish()
 
     def _check_alive(self, what: str) -> None:
@@ -766,18 +784,21 @@ class Pipeline:
         watcher = self._watcher
         if watcher is None:
             raise ValueError("No background thread running.")
-        _FINISH_AT_EXIT.discard(self)
-        self.finish()
-        if threading.get_ident() in self._own_threads:
-            return  # from a step of the run: waiting would wait for itself; it ends by itself
+        inside = threading.get_ident() in self._own_threads
         try:
+            self.finish()
+            if inside:
+                return  # from a step of the run: waiting would wait for itself; it ends itself
             watcher.join()
-        except BaseException:  # Ctrl-C while waiting: cancel the run, as run() does
+        except BaseException:  # Ctrl-C while finishing or waiting: cancel, as run() does
             if self._run is not None:
                 self._run.cancel()
-            watcher.join()
-            self._watcher = None
+            if not inside:
+                watcher.join()
+                self._watcher = None
+                _FINISH_AT_EXIT.discard(self)
             raise
+        _FINISH_AT_EXIT.discard(self)
         self._watcher = None
         error, self._background_error = self._background_error, None
         if error is not None:
@@ -851,6 +872,7 @@ class Pipeline:
             self._run = run
             if self._finished and self._source is None:
                 run.finish()
+            self._finished = False
         return run
 
     def _counted(self, items: Iterable[Any]) -> Iterator[Any]:

@@ -269,3 +269,37 @@ def test_a_debugged_pipeline_ignores_sent_values_and_names_failing_steps() -> No
     with pytest.raises(KeyError) as raised:
         list(generator)
     assert raised.value.__notes__ == ["paipa: raised in step 'breaks_on_four' (2 of 2, iterator)"]
+
+
+def test_steps_reading_their_input_when_called_are_measured_and_blamed_right() -> None:
+    observed = paipa.PipelineRuntimeDebugger(reporters=[paipa.CallbackReporter(lambda _: None)])
+    assert list(combine_pipeline(range(5), [doubled, sorted], debugger=observed)) == [0, 2, 4, 6, 8]
+    assert observed.last_snapshot is not None
+    assert [step.items_out for step in observed.last_snapshot.steps] == [5, 5, 5]
+
+    def parse(texts: Iterable[str]) -> Iterator[int]:
+        for text in texts:
+            yield int(text)
+
+    for debugging in (None, observed):
+        with pytest.raises(ValueError, match="invalid literal") as raised:
+            combine_pipeline(["1", "x"], [parse, sorted], debugger=debugging)
+        assert raised.value.__notes__ == ["paipa: raised in step 'parse' (1 of 2, iterator)"]
+
+
+def test_closing_the_result_closes_the_steps_at_once() -> None:
+    closed: list[str] = []
+
+    def echo(items: Iterable[int]) -> Iterator[int]:
+        try:
+            yield from items
+        finally:
+            closed.append("echo")
+
+    quiet = paipa.PipelineRuntimeDebugger(reporters=[paipa.CallbackReporter(lambda _: None)])
+    for debugging in (None, quiet):
+        generator = combine_pipeline(range(10), [echo, doubled], debugger=debugging)
+        next(generator)
+        generator.close()
+        assert closed == ["echo"]
+        closed.clear()

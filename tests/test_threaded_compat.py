@@ -652,3 +652,33 @@ def test_ctrl_c_while_stop_waits_cancels_the_run(tmp_path: Any) -> None:
     assert child.stdout.readline() == "ready\n"
     stdout, stderr = interrupt(child, within=10)
     assert "interrupted False" in stdout, stderr
+
+
+def test_a_run_after_a_finished_one_takes_new_input() -> None:
+    seen, keep = collector()
+    pipeline = Pipeline([(keep, 1)])
+    pipeline.put(1)
+    pipeline.finish()
+    pipeline.run()
+    pipeline.run_forever(background=True)
+    pipeline.put(2)
+    pipeline.stop()
+    assert seen == [1, 2]
+
+
+def test_items_reenqueued_after_the_input_ended_go_through_again() -> None:
+    class Batching(threaded.AbstractIterStep):
+        def process(self, entry: Iterator[int]) -> Iterator[int]:
+            items = list(entry)
+            for item in items:
+                if item % 2 and not self.sibling.storage.get(item):
+                    self.sibling.storage[item] = True
+                    self.reenqueue(item)  # after the input has ended
+                else:
+                    yield item
+
+    seen, keep = collector()
+    pipeline = Pipeline([(Batching, 1), (keep, 1)])
+    pipeline.put_iterable(range(10))
+    pipeline.run()
+    assert sorted(seen) == list(range(10))
