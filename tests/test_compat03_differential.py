@@ -10,16 +10,14 @@ validation), docs/coroutine-api.md says so and the comparison ignores it.
 from __future__ import annotations
 
 import importlib
-import re
-import subprocess
 import sys
-import tarfile
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
+from original03 import files_of_0_3_3
 
 import paipa
 import paipa.iterables
@@ -41,26 +39,10 @@ SIX = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    downloads = tmp_path_factory.mktemp("sdist")
-    fetched = subprocess.run(
-        [
-            *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
-            *("--no-binary", ":all:", "paipa==0.3.3", "--dest", str(downloads)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
     root = tmp_path_factory.mktemp("original")
-    with tarfile.open(downloads / "paipa-0.3.3.tar.gz") as sdist:
-        for member in sdist.getmembers():
-            if match := re.fullmatch(r"paipa-0\.3\.3/paipa/(\w+\.py)", member.name):
-                source = sdist.extractfile(member)
-                assert source is not None
-                (root / "paipa03").mkdir(exist_ok=True)
-                (root / "paipa03" / match.group(1)).write_bytes(source.read())
+    (root / "paipa03").mkdir()
+    for name, source in files_of_0_3_3(root, r"paipa/\w+\.py").items():
+        (root / "paipa03" / name).write_bytes(source)
     (root / "six.py").write_text(SIX)
     sys.path.insert(0, str(root))
     try:

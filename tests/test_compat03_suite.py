@@ -11,10 +11,10 @@ when Tornado is absent, as it always did.
 import re
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
+from original03 import files_of_0_3_3
 
 ADJUSTMENTS = (
     (re.compile(r"\.assertEquals\("), ".assertEqual("),
@@ -24,29 +24,13 @@ ADJUSTMENTS = (
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    downloads = tmp_path_factory.mktemp("sdist")
-    fetched = subprocess.run(
-        [
-            *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
-            *("--no-binary", ":all:", "paipa==0.3.3", "--dest", str(downloads)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
-    (archive,) = downloads.glob("paipa-0.3.3.tar.gz")
+    files = files_of_0_3_3(tmp_path_factory.mktemp("sdist"), r"test/[a-z_]+\.py")
     folder = tmp_path_factory.mktemp("suite")
-    with tarfile.open(archive) as sdist:
-        for member in sdist.getmembers():
-            if re.fullmatch(r"paipa-0\.3\.3/test/[a-z_]+\.py", member.name):
-                source = sdist.extractfile(member)
-                assert source is not None
-                text = source.read().decode()
-                for pattern, replacement in ADJUSTMENTS:
-                    text = pattern.sub(replacement, text)
-                (folder / Path(member.name).name).write_text(text)
+    for name, source in files.items():
+        text = source.decode()
+        for pattern, replacement in ADJUSTMENTS:
+            text = pattern.sub(replacement, text)
+        (folder / name).write_text(text)
     assert sorted(path.name for path in folder.iterdir()) == [
         "test_pipeline_debugger.py",
         "test_thread_pipeline.py",
