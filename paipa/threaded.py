@@ -726,7 +726,10 @@ class Pipeline:
     def _check_alive(self, what: str) -> None:
         run = self._run
         if run is not None and run.state in _BROKEN:
-            raise RunCancelled(f"{what} into a pipeline whose run has failed or was cancelled")
+            errors = run._lifecycle.errors
+            raise RunCancelled(
+                f"{what} into a pipeline whose run has failed or was cancelled"
+            ) from (errors[0] if errors else None)
 
     # -- running ------------------------------------------------------------------
 

@@ -263,8 +263,9 @@ def test_background_runs_stop_and_raise_what_went_wrong() -> None:
         broken.stop()
     assert not broken.alive
     assert not broken.ok
-    with pytest.raises(paipa.RunCancelled):
+    with pytest.raises(paipa.RunCancelled) as refused:
         broken.put(8)
+    assert isinstance(refused.value.__cause__, Flaky)  # what went wrong, at once
     broken.finish()  # harmless, as in 0.3
 
 
