@@ -494,6 +494,7 @@ def test_a_failure_downstream_stops_a_one_worker_step_at_its_next_item() -> None
     def slow(item: int) -> int:
         processed.append(item)
         if item == 1:  # hold until the run is being cancelled by the failure below
+            # (polled: the step may start before the pipeline has stored its run's handle)
             while pipelines[0].alive:
                 threading.Event().wait(0.001)
         return item
@@ -539,13 +540,20 @@ def test_a_step_feeding_its_own_bounded_in_queue_does_not_deadlock() -> None:
             pipelines[0].put(item + 11)
         return item
 
-    seen, keep = collector()
-    pipeline = Pipeline([(funcstep(spread), 1), (keep, 1)], in_queue=source)
+    seen: list[int] = []
+    all_in = threading.Event()
+
+    def keep(item: int) -> int:  # one worker: no lock needed
+        seen.append(item)
+        if len(seen) == 7:  # 0 -> 10, 11 -> 20, 21, 21, 22: all end below 30
+            all_in.set()
+        return item
+
+    pipeline = Pipeline([(funcstep(spread), 1), (funcstep(keep), 1)], in_queue=source)
     pipelines.append(pipeline)
     pipeline.run_forever(background=True)
     pipeline.put(0)
-    while len(seen) < 7:  # 0 -> 10, 11 -> 20, 21, 21, 22: all end below 30
-        threading.Event().wait(0.001)
+    assert all_in.wait(20), seen
     pipeline.stop()
     assert sorted(seen) == [0, 10, 11, 20, 21, 21, 22]
 
